@@ -1,0 +1,3 @@
+"""pytest plugin: fixtures for minted attestation documents (a pytest11 entry point)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Key and audit storage behind a small interface; SQLite is the embedded default."""
+
+from __future__ import annotations
