@@ -1,0 +1,238 @@
+"""Verify a Nitro attestation document end to end: envelope, schema, chain, signature, policy.
+
+The numbered steps in :meth:`Verifier.verify` are those of nitro-attestation.md §5 (the AWS doc's
+own procedure, corrected for what real hardware emits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final, Literal
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+
+from ._chain import ChainValidator
+from ._cose import decode_sign1, verify_es384
+from .document import AttestationDocument, check_size
+from .errors import StaleDocumentError
+from .roots import aws_nitro_root
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+__all__ = ["DEFAULT_MAX_FUTURE_SKEW", "At", "Clock", "VerifiedAttestation", "Verifier"]
+
+#: A source of the current time; must return an aware datetime.
+Clock = Callable[[], datetime]
+#: When to verify: ``"now"`` (the verifier's clock), ``"document"`` (audit mode) or an instant.
+At = datetime | Literal["now", "document"]
+
+#: How far a document's timestamp may lie ahead of the verification time. The timestamp comes
+#: from the Nitro hypervisor's clock and the verifier's clock may drift a little; more than this
+#: means a wrong clock or a replayed future-dated document (nitro-attestation.md §8.2).
+DEFAULT_MAX_FUTURE_SKEW: Final = timedelta(seconds=60)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAttestation:
+    """An authentic attestation document that satisfied the caller's policy.
+
+    Only :meth:`Verifier.verify` should create these: holding one means every check passed.
+
+    Attributes:
+        document: the decoded payload.
+        chain: the validated certificate path, leaf first, trust anchor last.
+        verified_at: the instant at which the chain was validated (aware UTC).
+        public_key: ``document.public_key`` parsed as a DER SubjectPublicKeyInfo, or ``None``
+            when the field is absent or is not exactly one SPKI (the NSM does not check it).
+    """
+
+    document: AttestationDocument
+    chain: tuple[x509.Certificate, ...]
+    verified_at: datetime
+    public_key: PublicKeyTypes | None
+
+    @property
+    def module_id(self) -> str:
+        """The enclave's module id."""
+        return self.document.module_id
+
+    @property
+    def digest(self) -> str:
+        """The PCR digest algorithm name (``"SHA384"`` on hardware)."""
+        return self.document.digest
+
+    @property
+    def timestamp(self) -> datetime:
+        """The document's creation time (aware UTC)."""
+        return self.document.timestamp
+
+    @property
+    def pcrs(self) -> Mapping[int, bytes]:
+        """PCR index → value, read-only."""
+        return self.document.pcrs
+
+    @property
+    def public_key_der(self) -> bytes | None:
+        """The raw ``public_key`` field (DER when :attr:`public_key` is not ``None``)."""
+        return self.document.public_key
+
+    @property
+    def user_data(self) -> bytes | None:
+        """The ``user_data`` field."""
+        return self.document.user_data
+
+    @property
+    def nonce(self) -> bytes | None:
+        """The ``nonce`` field (check it with :class:`attestation.policy.Nonce`)."""
+        return self.document.nonce
+
+
+class Verifier:
+    """Verifies Nitro attestation documents against pinned trust anchors.
+
+    Thread-safe. Chain validations are cached per instance (see ``cache_size``), so reuse one
+    Verifier: the steady-state cost is then about one ECDSA P-384 verification per document.
+
+    Args:
+        trusted_roots: trust anchors. Default: the AWS Nitro Enclaves root G1 only. Other roots
+            (a test PKI, another partition) must be passed explicitly, together with
+            :func:`attestation.aws_nitro_root` if that should stay trusted.
+        clock: the time source for ``at="now"``; returns an aware datetime.
+        max_future_skew: how far ahead of the verification time a document may be dated.
+        cache_size: the number of validated chains to keep (0 disables the cache).
+
+    Raises:
+        ValueError: no trust anchors, or a negative skew or cache size.
+        CertificateChainError: the packaged AWS root fails its pinned fingerprint.
+    """
+
+    def __init__(
+        self,
+        trusted_roots: Iterable[x509.Certificate] | None = None,
+        *,
+        clock: Clock = _utc_now,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        cache_size: int = 256,
+    ) -> None:
+        roots = [aws_nitro_root()] if trusted_roots is None else list(trusted_roots)
+        if not roots:
+            raise ValueError("trusted_roots must not be empty")
+        if not all(isinstance(r, x509.Certificate) for r in roots):
+            raise TypeError("trusted_roots must be cryptography x509.Certificate objects")
+        if max_future_skew < timedelta(0):
+            raise ValueError("max_future_skew must not be negative")
+        self._roots = tuple(roots)
+        self._clock = clock
+        self._skew = max_future_skew
+        self._chains = ChainValidator(roots, cache_size=cache_size)
+
+    @property
+    def trusted_roots(self) -> tuple[x509.Certificate, ...]:
+        """The trust anchors this verifier accepts."""
+        return self._roots
+
+    def clear_cache(self) -> None:
+        """Forget cached chain validations (the next verification is a cold one)."""
+        self._chains.clear_cache()
+
+    def verify(self, data: bytes, *, policy: Policy, at: At = "now") -> VerifiedAttestation:
+        """Verify an attestation document and apply ``policy``.
+
+        Args:
+            data: COSE_Sign1 bytes, untagged (as hardware emits them) or with tag 18.
+            policy: what the caller accepts; required. Authenticity-only checking must be
+                spelled :class:`attestation.policy.UnsafeNoOp`.
+            at: the verification time. ``"now"`` (default) uses the verifier's clock and is
+                what a live service wants. An aware ``datetime`` verifies at that instant.
+                ``"document"`` is **audit mode**: it verifies at the document's own timestamp,
+                which is how a stored document (whose 3-hour leaf has long expired) can be
+                re-checked; it proves the document was valid when made, not that it is fresh.
+
+        Returns:
+            The verified document.
+
+        Raises:
+            MalformedDocumentError: the bytes are not a well-formed document (decode, schema).
+            UnsupportedAlgorithmError: the COSE algorithm is not ES384.
+            CertificateExpiredError: a certificate is not valid at the verification time.
+            CertificateChainError: the chain does not lead to a trusted root.
+            SignatureError: the COSE signature does not verify.
+            StaleDocumentError: the document is dated beyond the allowed future skew, or too
+                old for a :class:`attestation.policy.MaxAge` policy.
+            PolicyError: the policy rejected the document (see its subclasses).
+            ValueError: ``at`` is a naive datetime or an unknown keyword.
+            TypeError: ``policy`` is not a policy object.
+        """
+        if not callable(getattr(policy, "check", None)):
+            raise TypeError("policy must be an attestation.policy.Policy")
+        explicit = None if at in ("now", "document") else _aware(at, "at")
+        # (0) bound the input before any decoding (document.MAX_DOCUMENT_SIZE).
+        data = check_size(data)
+        # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; alg never unprotected.
+        message = decode_sign1(data)
+        # (2) the payload's syntactic checks, as real hardware emits it.
+        document = AttestationDocument.from_cbor(message.payload)
+        if at == "now":
+            verify_at = _aware(self._clock(), "clock()")
+        elif at == "document":
+            verify_at = document.timestamp
+        elif explicit is not None:
+            verify_at = explicit
+        else:
+            raise ValueError('at must be "now", "document" or an aware datetime')
+        # (3)-(6) chain [certificate, cabundle…] to a pinned anchor: validity of every
+        # certificate at verify_at, basicConstraints/pathLen/keyUsage, PKIX path validation.
+        chain = self._chains.validate(document.certificate, document.cabundle, verify_at)
+        # (7) the COSE signature over the received protected bytes, with the leaf key.
+        verify_es384(message, chain.leaf_key)
+        # Freshness (§8.2): a document dated after the verification time beyond the skew.
+        if document.timestamp - verify_at > self._skew:
+            raise StaleDocumentError(
+                f"document is dated {document.timestamp.isoformat()}, after the verification "
+                f"time {verify_at.isoformat()} by more than {self._skew}"
+            )
+        result = VerifiedAttestation(
+            document=document,
+            chain=chain.chain,
+            verified_at=verify_at,
+            public_key=_parse_spki(document.public_key),
+        )
+        # Application policy: PCRs, nonce, age, key type... (left to the caller by the AWS doc).
+        policy.check(result)
+        return result
+
+
+def _aware(value: object, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValueError(f'{name} must be "now", "document" or an aware datetime')
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _parse_spki(der: bytes | None) -> PublicKeyTypes | None:
+    if not der:
+        return None
+    try:
+        key = load_der_public_key(der)
+        # Exactly one SubjectPublicKeyInfo, as KMS requires of a Recipient key, and nothing
+        # else (e.g. a bare PKCS#1 key or trailing bytes) that a lenient parser might accept.
+        if key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != der:
+            return None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    return key
