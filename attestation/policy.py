@@ -24,18 +24,17 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from ._measurements import pcr3_iam_role, pcr4_instance_id, pcr8_signing_certificate, pcr_value
+from ._policy_json import from_json, policies_from_list, register, to_json
 from .errors import MeasurementMismatchError, PolicyError, StaleDocumentError
 
 if TYPE_CHECKING:
@@ -62,58 +61,13 @@ __all__ = [
     "to_json",
 ]
 
-_PCR_LENGTHS: Final = (32, 48, 64)  # SHA256 / SHA384 / SHA512 banks (nsm-api Digest)
 _ZERO48: Final = bytes(48)
-_T = TypeVar("_T", bound=type)
-# JSON type name -> (class, accepted keys). Built-in policies only: a key store must not be able
-# to name arbitrary code.
-_REGISTRY: dict[str, tuple[Any, frozenset[str]]] = {}
 
 
-def _register(name: str, *keys: str) -> Callable[[_T], _T]:
-    def add(cls: _T) -> _T:
-        _REGISTRY[name] = (cls, frozenset(keys))
-        cls._json_type = name  # type: ignore[attr-defined]
-        return cls
-
-    return add
-
-
-def to_json(policy: Policy) -> dict[str, Any]:
-    """Serialise a built-in policy to a JSON-compatible dict (``{"type": ..., ...}``).
-
-    Raises:
-        ValueError: ``policy`` is not one of this module's policies (or contains one that is not).
-    """
-    name = getattr(type(policy), "_json_type", None)
-    if name is None or _REGISTRY.get(name, (None,))[0] is not type(policy):
-        raise ValueError(f"{type(policy).__name__} is not a serialisable policy")
-    return {"type": name, **policy._json()}  # type: ignore[attr-defined]
-
-
-def from_json(data: Mapping[str, Any]) -> Policy:
-    """Rebuild a policy from :func:`to_json` output, validating it as its constructor does.
-
-    Raises:
-        ValueError: unknown type, unknown or missing keys, or invalid values.
-    """
-    if not isinstance(data, Mapping) or not isinstance(data.get("type"), str):
-        raise ValueError("a policy is a JSON object with a string 'type'")
-    entry = _REGISTRY.get(data["type"])
-    if entry is None:
-        raise ValueError(f"unknown policy type {data['type']!r}")
-    cls, keys = entry
-    body = {k: v for k, v in data.items() if k != "type"}
-    extra = set(body) - keys
-    if extra:
-        raise ValueError(f"unknown keys for {data['type']}: {sorted(extra)}")
-    try:
-        policy: Policy = cls._from(body)
-    except KeyError as exc:
-        raise ValueError(f"{data['type']} lacks {exc}") from None
-    except TypeError as exc:
-        raise ValueError(f"{data['type']}: {exc}") from None
-    return policy
+def _index(index: object) -> int:
+    if type(index) is not int or not 0 <= index < 32:
+        raise ValueError(f"PCR index must be an integer in 0..31, not {index!r}")
+    return index
 
 
 @runtime_checkable
@@ -133,62 +87,6 @@ class UnsafePolicyWarning(UserWarning):
     """Emitted whenever a policy that accepts every authentic document is used."""
 
 
-def pcr_value(value: bytes | str, what: str = "PCR value") -> bytes:
-    """Normalise a PCR value given as bytes or hex (any case) to bytes.
-
-    Raises:
-        ValueError: not hex, or not 32, 48 or 64 bytes long.
-    """
-    if isinstance(value, str):
-        # bytes.fromhex would skip whitespace; a PCR pin is exactly hex digits.
-        if not value or any(c not in "0123456789abcdefABCDEF" for c in value):
-            raise ValueError(f"{what} is not a hex string")
-        if len(value) % 2:
-            raise ValueError(f"{what} has an odd number of hex digits")
-        raw = bytes.fromhex(value)
-    elif isinstance(value, bytes | bytearray):
-        raw = bytes(value)
-    else:
-        raise ValueError(f"{what} must be bytes or a hex string")
-    if len(raw) not in _PCR_LENGTHS:
-        raise ValueError(f"{what} must be 32, 48 or 64 bytes, not {len(raw)}")
-    return raw
-
-
-def _index(index: object) -> int:
-    if type(index) is not int or not 0 <= index < 32:
-        raise ValueError(f"PCR index must be an integer in 0..31, not {index!r}")
-    return index
-
-
-def _extend(data: bytes) -> bytes:
-    # A PCR starts at 48 zero bytes and is extended as SHA-384(old || data) (§3).
-    return hashlib.sha384(_ZERO48 + data).digest()
-
-
-def pcr3_iam_role(role_arn: str) -> bytes:
-    """PCR3 for a parent instance with IAM role ``role_arn``: SHA-384(0^48 ‖ ARN) (§3)."""
-    return _extend(role_arn.encode("utf-8"))
-
-
-def pcr4_instance_id(instance_id: str) -> bytes:
-    """PCR4 for a parent instance id such as ``i-0592d6788f2a6df5f`` (checked on hardware)."""
-    return _extend(instance_id.encode("ascii"))
-
-
-def pcr8_signing_certificate(certificate: bytes | x509.Certificate) -> bytes:
-    """PCR8 for an EIF signed with ``certificate`` (DER or parsed): SHA-384(0^48 ‖ SHA-384(DER)).
-
-    This is how ``nitro-cli pcr --signing-certificate`` computes it (EifHasher, §3).
-    """
-    der = (
-        certificate.public_bytes(Encoding.DER)
-        if isinstance(certificate, x509.Certificate)
-        else certificate
-    )
-    return _extend(hashlib.sha384(der).digest())
-
-
 def _mismatch(index: int, expected: bytes, result: VerifiedAttestation) -> None:
     actual = result.pcrs.get(index)
     # Constant time is not needed for public measurements, but costs nothing.
@@ -198,7 +96,7 @@ def _mismatch(index: int, expected: bytes, result: VerifiedAttestation) -> None:
         )
 
 
-@_register("PCR", "index", "value")
+@register("PCR", "index", "value")
 @dataclass(frozen=True, init=False)
 class PCR:
     """PCR ``index`` must equal ``value`` (bytes, or hex of any case)."""
@@ -222,7 +120,7 @@ class PCR:
         return cls(d["index"], d["value"])
 
 
-@_register("PCRs", "values")
+@register("PCRs", "values")
 @dataclass(frozen=True, init=False)
 class PCRs:
     """Every listed PCR must equal its value exactly (unlisted PCRs are not constrained)."""
@@ -253,7 +151,7 @@ class PCRs:
         return cls({int(k): v for k, v in values.items()})
 
 
-@_register("ImageMeasurement", "pcr0", "pcr1", "pcr2")
+@register("ImageMeasurement", "pcr0", "pcr1", "pcr2")
 @dataclass(frozen=True, init=False)
 class ImageMeasurement:
     """The enclave image: PCR0 (EIF), and optionally PCR1 (kernel) and PCR2 (application).
@@ -291,7 +189,7 @@ class ImageMeasurement:
         return cls(pcr0=d["pcr0"], pcr1=d.get("pcr1"), pcr2=d.get("pcr2"))
 
 
-@_register("RejectDebugMode")
+@register("RejectDebugMode")
 @dataclass(frozen=True)
 class RejectDebugMode:
     """Reject debug-mode enclaves: PCR0, PCR1 and PCR2 all zero (``--debug-mode``, §3)."""
@@ -312,7 +210,7 @@ class RejectDebugMode:
         return cls()
 
 
-@_register("Nonce", "expected")
+@register("Nonce", "expected")
 @dataclass(frozen=True, init=False)
 class Nonce:
     """The document's nonce must equal ``expected`` (compared in constant time).
@@ -344,7 +242,7 @@ class Nonce:
         return cls(bytes.fromhex(d["expected"]))
 
 
-@_register("ModuleId", "expected")
+@register("ModuleId", "expected")
 @dataclass(frozen=True, init=False)
 class ModuleId:
     """The document's ``module_id`` must equal ``expected`` exactly."""
@@ -369,7 +267,7 @@ class ModuleId:
         return cls(d["expected"])
 
 
-@_register("MaxAge", "seconds")
+@register("MaxAge", "seconds")
 @dataclass(frozen=True, init=False)
 class MaxAge:
     """The document may be at most ``max_age`` older than the verification time (§8.2).
@@ -401,7 +299,7 @@ class MaxAge:
         return cls(timedelta(seconds=seconds))
 
 
-@_register("RequirePublicKey", "rsa_min_bits", "allow_ec")
+@register("RequirePublicKey", "rsa_min_bits", "allow_ec")
 @dataclass(frozen=True, init=False)
 class RequirePublicKey:
     """``public_key`` must be one DER SubjectPublicKeyInfo: RSA ≥ ``rsa_min_bits`` or, if
@@ -446,7 +344,7 @@ class RequirePublicKey:
         return cls(rsa_min_bits=d.get("rsa_min_bits", 2048), allow_ec=d.get("allow_ec", False))
 
 
-@_register("UnsafeNoOp")
+@register("UnsafeNoOp")
 @dataclass(frozen=True)
 class UnsafeNoOp:
     """Accepts every authentic document: authenticity only, no PCR, nonce or age check.
@@ -483,7 +381,7 @@ def _children(policies: Sequence[Policy], name: str) -> tuple[Policy, ...]:
     return children
 
 
-@_register("AllOf", "policies")
+@register("AllOf", "policies")
 @dataclass(frozen=True, init=False)
 class AllOf:
     """Every child policy must accept (checked in order; the first rejection is raised)."""
@@ -503,10 +401,10 @@ class AllOf:
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> AllOf:
-        return cls(_from_list(d))
+        return cls(policies_from_list(d))
 
 
-@_register("AnyOf", "policies")
+@register("AnyOf", "policies")
 @dataclass(frozen=True, init=False)
 class AnyOf:
     """At least one child policy must accept: an allow-list, e.g. two images in a rollout."""
@@ -533,11 +431,4 @@ class AnyOf:
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> AnyOf:
-        return cls(_from_list(d))
-
-
-def _from_list(d: Mapping[str, Any]) -> list[Policy]:
-    items = d["policies"]
-    if not isinstance(items, list):
-        raise ValueError("policies must be a list")
-    return [from_json(p) for p in items]
+        return cls(policies_from_list(d))
