@@ -1,3 +1,29 @@
 """Key and audit storage behind a small interface; SQLite is the embedded default."""
 
 from __future__ import annotations
+
+from enclave_kms.store._interface import (
+    KEY_COLUMNS,
+    AliasRecord,
+    DuplicateError,
+    KeyRecord,
+    MaterialRecord,
+    RecordNotFoundError,
+    SchemaVersionError,
+    Store,
+    StoreBusyError,
+    StoreError,
+)
+
+__all__ = [
+    "KEY_COLUMNS",
+    "AliasRecord",
+    "DuplicateError",
+    "KeyRecord",
+    "MaterialRecord",
+    "RecordNotFoundError",
+    "SchemaVersionError",
+    "Store",
+    "StoreBusyError",
+    "StoreError",
+]

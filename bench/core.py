@@ -1,0 +1,166 @@
+"""Benchmark the KMS core in-process against moto, and Recipient against its crypto floor.
+
+Run: ``.venv/bin/python bench/core.py [--seconds 1.5]``
+
+Measures ops/s of
+* GenerateDataKey (AES_256, with an encryption context) on a temp-dir SQLite store;
+* Decrypt of one such blob;
+* GenerateDataKey with a Recipient: a fresh attestation document per call from the simulated
+  NSM, same enclave (documents are minted before timing: minting is the enclave's cost);
+* moto's in-process ``mock_aws`` GenerateDataKey through boto3 (the usual local stand-in);
+* the floor of a Recipient call: one ECDSA P-384 verification (the document signature) plus one
+  RSA-2048 OAEP encryption (the CMS key transport), with ``cryptography`` directly.
+
+Targets: plain GenerateDataKey >= 5x moto; Recipient >= 0.8x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cryptography
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from attestation import Verifier
+from attestation.nsm import Nsm
+from attestation.testing.nsm import SimulatedNsm
+from attestation.testing.pki import TestPki
+from enclave_kms._rootkey import RootKey
+from enclave_kms.model import (
+    Caller,
+    CreateKeyRequest,
+    DecryptRequest,
+    GenerateDataKeyRequest,
+    RecipientInfo,
+)
+from enclave_kms.service import KmsService
+from enclave_kms.store.sqlite import SqliteStore
+
+REGION = "eu-west-1"
+ACCOUNT = "111122223333"
+CALLER = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:role/bench", account_id=ACCOUNT)
+CTX = {"purpose": "bench"}
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (after a short warm-up)."""
+    for _ in range(20):
+        fn()
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(10):
+            fn()
+        n += 10
+    return n / elapsed
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, "
+        f"{os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
+        f"cryptography {cryptography.__version__}"
+    )
+
+
+def bench_moto(seconds: float) -> float:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("kms", region_name=REGION)
+        key_id = client.create_key()["KeyMetadata"]["KeyId"]
+        return rate(
+            lambda: client.generate_data_key(
+                KeyId=key_id, KeySpec="AES_256", EncryptionContext=CTX
+            ),
+            seconds,
+        )
+
+
+def bench_floor(seconds: float) -> float:
+    signer = ec.generate_private_key(ec.SECP384R1())
+    verifier = signer.public_key()
+    message = os.urandom(4000)
+    signature = signer.sign(message, ec.ECDSA(hashes.SHA384()))
+    enclave = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+    def floor() -> None:
+        verifier.verify(signature, message, ec.ECDSA(hashes.SHA384()))
+        enclave.encrypt(os.urandom(32), oaep)
+
+    return rate(floor, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.5, help="time per measurement")
+    args = parser.parse_args()
+    seconds = args.seconds
+    print(f"machine: {machine()}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = TestPki.create(1, valid_from=datetime.now(UTC) - timedelta(hours=1))
+        store = SqliteStore(Path(tmp) / "bench.sqlite3", RootKey(os.urandom(32)))
+        service = KmsService(
+            store, region=REGION, account_id=ACCOUNT, verifier=Verifier(trusted_roots=[pki.root])
+        )
+        meta = service.create_key(CALLER, CreateKeyRequest()).key_metadata
+        assert meta is not None
+        key_id = meta.key_id
+        gdk = GenerateDataKeyRequest(key_id=key_id, key_spec="AES_256", encryption_context=CTX)
+        blob = service.generate_data_key(CALLER, gdk).ciphertext_blob
+        dec = DecryptRequest(ciphertext_blob=blob, encryption_context=CTX)
+
+        plain_gdk = rate(lambda: service.generate_data_key(CALLER, gdk), seconds)
+        decrypt = rate(lambda: service.decrypt(CALLER, dec), seconds)
+
+        enclave = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        spki = enclave.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        nsm = Nsm(SimulatedNsm(pki))
+        # Enough fresh documents for the timed loop (minting is the enclave's cost, not ours).
+        docs = [nsm.get_attestation_doc(public_key=spki) for _ in range(int(2000 * seconds) + 40)]
+        it = iter(docs)
+
+        def recipient_call() -> None:
+            req = GenerateDataKeyRequest(
+                key_id=key_id, key_spec="AES_256", encryption_context=CTX,
+                recipient=RecipientInfo("RSAES_OAEP_SHA_256", next(it)),
+            )  # fmt: skip
+            service.generate_data_key(CALLER, req)
+
+        with_recipient = rate(recipient_call, seconds)
+        service.close()
+
+    moto = bench_moto(seconds)
+    floor = bench_floor(seconds)
+    print(f"GenerateDataKey                {plain_gdk:10.0f} ops/s")
+    print(f"Decrypt                        {decrypt:10.0f} ops/s")
+    print(f"GenerateDataKey + Recipient    {with_recipient:10.0f} ops/s")
+    print(f"moto mock_aws GenerateDataKey  {moto:10.0f} ops/s")
+    print(f"floor (P-384 verify + RSA-2048 OAEP encrypt) {floor:8.0f} ops/s")
+    print(f"GenerateDataKey / moto         {plain_gdk / moto:10.1f}x  (target >= 5x)")
+    print(f"Decrypt / moto GDK             {decrypt / moto:10.1f}x")
+    print(f"Recipient / floor              {with_recipient / floor:10.2f}x  (target >= 0.8x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""``Recipient``: verify a Nitro attestation document and wrap a secret for it (CMS).
+
+KMS documents that it verifies the document's COSE signature and chain up to the AWS Nitro
+root, takes its ``public_key`` (an RSA key, DER SubjectPublicKeyInfo), offers the PCRs to the
+key policy as ``kms:RecipientAttestation:*`` and returns the secret only as
+``CiphertextForRecipient`` (kms-recipient.md §2, §7).
+
+Error codes are not documented by AWS (§7). We answer ``ValidationException`` for input that
+is malformed or unsupported (undecodable document, no ``public_key``, a non-RSA key, RSA
+outside 2048..4096 bits) and ``AccessDeniedException`` for a well-formed document that fails
+verification (signature, chain, expired certificate, stale). The specific reason goes to the
+audit record only; the client sees a generic message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from attestation import Verifier
+from attestation import policy as att_policy
+from attestation.errors import AttestationError, MalformedDocumentError, PolicyError
+from enclave_kms import cms
+from enclave_kms._service_validation import Checks
+from enclave_kms.errors import AccessDeniedException, ValidationException
+from enclave_kms.model import KeyEncryptionMechanism, RecipientInfo
+from enclave_kms.policy import attestation_condition_keys
+
+__all__ = [
+    "MAX_RSA_BITS",
+    "MIN_RSA_BITS",
+    "RecipientError",
+    "VerifiedRecipient",
+    "check_recipient_shape",
+    "verify_recipient",
+    "wrap_for",
+]
+
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 4096
+MAX_DOCUMENT_BYTES = 262144
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRecipient:
+    """A verified Recipient: the key to encrypt to and what the audit and policy need.
+
+    Attributes:
+        public_key: the enclave's RSA key.
+        condition_keys: ``kms:RecipientAttestation:*`` for the policy context.
+        module_id: the document's module id.
+        image_digest: PCR0 as lowercase hex.
+        pcr_indices: the PCR indices the document carried.
+    """
+
+    public_key: RSAPublicKey
+    condition_keys: Mapping[str, str]
+    module_id: str
+    image_digest: str | None
+    pcr_indices: tuple[int, ...]
+
+
+def check_recipient_shape(checks: Checks, recipient: RecipientInfo | None) -> None:
+    """Record constraint violations of a ``Recipient`` member."""
+    if recipient is None:
+        return
+    if checks.required(recipient.key_encryption_algorithm, "Recipient.KeyEncryptionAlgorithm"):
+        checks.enum(
+            recipient.key_encryption_algorithm,
+            "Recipient.KeyEncryptionAlgorithm",
+            [m.value for m in KeyEncryptionMechanism],
+        )
+    if checks.required(recipient.attestation_document, "Recipient.AttestationDocument"):
+        checks.blob(
+            recipient.attestation_document,
+            "Recipient.AttestationDocument",
+            1,
+            MAX_DOCUMENT_BYTES,
+        )
+
+
+class RecipientError(Exception):
+    """Raised by :func:`verify_recipient`: ``error`` for the client, ``reason`` for the audit."""
+
+    def __init__(self, error: ValidationException | AccessDeniedException, reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+def verify_recipient(
+    recipient: RecipientInfo,
+    *,
+    verifier: Verifier,
+    at: datetime,
+    max_age: timedelta | None,
+) -> VerifiedRecipient:
+    """Verify the document at ``at`` and require an RSA 2048..4096 public key.
+
+    Raises:
+        RecipientError: the document is malformed or unsupported (wrapping a
+            ValidationException) or fails verification (wrapping an AccessDeniedException).
+    """
+    document = recipient.attestation_document
+    assert document is not None  # checked by check_recipient_shape  # noqa: S101
+    policies: list[att_policy.Policy] = [att_policy.RequirePublicKey(rsa_min_bits=MIN_RSA_BITS)]
+    if max_age is not None:
+        policies.append(att_policy.MaxAge(max_age))
+    try:
+        verified = verifier.verify(document, policy=att_policy.AllOf(policies), at=at)
+    except (MalformedDocumentError, PolicyError) as exc:
+        raise RecipientError(
+            ValidationException("The attestation document in the Recipient is not valid."),
+            f"attestation document rejected: {type(exc).__name__}: {exc}",
+        ) from None
+    except AttestationError as exc:
+        raise RecipientError(
+            AccessDeniedException("The attestation document in the Recipient failed verification."),
+            f"attestation document failed verification: {type(exc).__name__}: {exc}",
+        ) from None
+    key = verified.public_key
+    if not isinstance(key, RSAPublicKey) or key.key_size > MAX_RSA_BITS:
+        size = key.key_size if isinstance(key, RSAPublicKey) else "non-RSA"
+        raise RecipientError(
+            ValidationException("The attestation document in the Recipient is not valid."),
+            f"attestation public_key must be RSA {MIN_RSA_BITS}..{MAX_RSA_BITS} bits, got {size}",
+        )
+    pcrs = verified.pcrs
+    pcr0 = pcrs.get(0)
+    return VerifiedRecipient(
+        public_key=key,
+        condition_keys=attestation_condition_keys({i: v for i, v in pcrs.items() if v}),
+        module_id=verified.module_id,
+        image_digest=bytes(pcr0).hex() if pcr0 else None,
+        pcr_indices=tuple(sorted(pcrs)),
+    )
+
+
+def wrap_for(recipient: VerifiedRecipient, content: bytes | bytearray) -> bytes:
+    """Return ``CiphertextForRecipient``: ``content`` in a KMS-layout CMS EnvelopedData."""
+    return cms.build_ciphertext_for_recipient(bytes(content), recipient.public_key)

@@ -1,0 +1,530 @@
+"""The embedded store: one SQLite file, safe for several processes on one machine.
+
+* WAL journal, ``synchronous=FULL`` on the connection that changes keys, aliases, tags and
+  policies, so a change is on disk before the call returns.
+* Audit records go through a second connection with ``synchronous=NORMAL``: in WAL mode a
+  commit there survives a process crash but the last few records may be lost on power loss
+  or an OS crash. That trade keeps an fsync (hundreds of microseconds) off every
+  cryptographic call; the next key-changing commit flushes them too.
+* Every write is a short ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front, so
+  two processes never deadlock upgrading read locks) and waits up to ``busy_timeout`` for the
+  lock; multi-step changes are one transaction.
+* No in-process lock is relied on for correctness across processes; the per-instance lock
+  only serialises use of the connection between threads.
+* Backing material is stored wrapped under the root key (AES-256-GCM, AAD = key id + version);
+  the root key's check value is kept in ``meta`` and checked when the store opens.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from enclave_kms._rootkey import RootKey, RootKeyError
+from enclave_kms.audit import AuditRecord
+from enclave_kms.store._interface import (
+    KEY_COLUMNS,
+    AliasRecord,
+    DuplicateError,
+    KeyRecord,
+    MaterialRecord,
+    RecordNotFoundError,
+    SchemaVersionError,
+    StoreBusyError,
+    StoreError,
+)
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+DB_FILE_NAME = "enclave-kms.sqlite3"
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+    key_id TEXT PRIMARY KEY, creation_date INTEGER NOT NULL, key_state TEXT NOT NULL,
+    description TEXT NOT NULL, key_usage TEXT NOT NULL, key_spec TEXT NOT NULL,
+    policy TEXT NOT NULL, current_version INTEGER NOT NULL, deletion_date INTEGER,
+    pending_window_days INTEGER, rotation_enabled INTEGER NOT NULL,
+    rotation_period_days INTEGER, next_rotation_date INTEGER, on_demand_rotation_date INTEGER
+);
+CREATE TABLE IF NOT EXISTS key_versions (
+    key_id TEXT NOT NULL, version INTEGER NOT NULL, material_id TEXT NOT NULL,
+    created INTEGER NOT NULL, rotation_type TEXT, wrapped BLOB NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias_name TEXT PRIMARY KEY, target_key_id TEXT NOT NULL,
+    creation_date INTEGER NOT NULL, last_updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS aliases_by_key ON aliases (target_key_id);
+CREATE TABLE IF NOT EXISTS tags (
+    key_id TEXT NOT NULL, tag_key TEXT NOT NULL, tag_value TEXT NOT NULL,
+    PRIMARY KEY (key_id, tag_key)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, operation TEXT NOT NULL,
+    outcome TEXT NOT NULL, principal_arn TEXT NOT NULL, caller_account TEXT NOT NULL,
+    key_arn TEXT, access_key_id TEXT, ec_keys TEXT NOT NULL, att_module_id TEXT,
+    att_image_digest TEXT, att_pcrs TEXT NOT NULL, deny_reason TEXT, dry_run INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time);
+CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key_arn, time);
+"""
+
+_KEY_SELECT = (
+    "SELECT key_id, creation_date, key_state, description, key_usage, key_spec, policy, "
+    "current_version, deletion_date, pending_window_days, rotation_enabled, "
+    "rotation_period_days, next_rotation_date, on_demand_rotation_date FROM keys"
+)
+
+
+def _ts(value: datetime | None) -> int | None:
+    # Microseconds since the epoch: exact, orderable, and the same in any backend.
+    if value is None:
+        return None
+    return round(value.timestamp() * 1_000_000)
+
+
+def _dt(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def _dt_req(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def _key_from_row(row: Sequence[object]) -> KeyRecord:
+    (kid, created, state, desc, usage, spec, policy, version, deletion, window, rot_on,
+     rot_period, next_rot, on_demand) = row  # fmt: skip
+    return KeyRecord(
+        key_id=str(kid),
+        creation_date=_dt_req(int(created)),  # type: ignore[call-overload]
+        key_state=str(state),
+        description=str(desc),
+        key_usage=str(usage),
+        key_spec=str(spec),
+        policy=str(policy),
+        current_version=int(version),  # type: ignore[call-overload]
+        deletion_date=_dt(deletion),  # type: ignore[arg-type]
+        pending_window_days=window,  # type: ignore[arg-type]
+        rotation_enabled=bool(rot_on),
+        rotation_period_days=rot_period,  # type: ignore[arg-type]
+        next_rotation_date=_dt(next_rot),  # type: ignore[arg-type]
+        on_demand_rotation_date=_dt(on_demand),  # type: ignore[arg-type]
+    )
+
+
+def _column_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class SqliteStore:
+    """A :class:`~enclave_kms.store.Store` on one SQLite file.
+
+    Args:
+        path: the database file (created if missing).
+        root_key: wraps backing material; checked against the stored check value.
+        busy_timeout: seconds to wait for another process's write lock.
+
+    Raises:
+        RootKeyMismatchError: the root key is not the one the file was created with.
+        SchemaVersionError: the file was written by an unknown schema version.
+        StoreError: the file cannot be opened as a database.
+    """
+
+    def __init__(self, path: Path, root_key: RootKey, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._root = root_key
+        self._lock = threading.RLock()
+        try:
+            self._db = self._connect(busy_timeout, "FULL")
+            self._audit_db = self._connect(busy_timeout, "NORMAL")
+            self._init_schema()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+
+    @classmethod
+    def in_directory(cls, data_dir: Path, root_key: RootKey, **kwargs: float) -> SqliteStore:
+        """Open (or create) the store file in ``data_dir``."""
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return cls(Path(data_dir) / DB_FILE_NAME, root_key, **kwargs)
+
+    def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+        db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _init_schema(self) -> None:
+        # executescript commits on its own; every statement is CREATE ... IF NOT EXISTS, so
+        # processes opening a new file at once all converge on the same schema.
+        self._db.executescript(_SCHEMA)
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.path} has schema version {row[0]}; this build reads version "
+                    f"{SCHEMA_VERSION} only"
+                )
+            row = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta VALUES ('root_key_check', ?)", (self._root.check_value(),)
+                )
+            else:
+                self._root.verify_check_value(str(row[0]))
+
+    # --- transaction helpers ------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = self._db if db is None else db
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise self._convert(exc) from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._convert(exc) from None
+                raise
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise self._convert(exc) from None
+
+    @staticmethod
+    def _convert(exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreBusyError(f"the store is busy: {text}")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return DuplicateError(text)
+        return StoreError(f"store failure: {text}")
+
+    # --- keys and material ----------------------------------------------------------------
+
+    def create_key(
+        self,
+        key: KeyRecord,
+        material: MaterialRecord,
+        secret: bytes | bytearray,
+        tags: Sequence[tuple[str, str]],
+    ) -> None:
+        """Insert a key, its first material version and its tags in one transaction."""
+        wrapped = self._root.wrap(key.key_id, material.version, secret)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    key.key_id, _ts(key.creation_date), key.key_state, key.description,
+                    key.key_usage, key.key_spec, key.policy, key.current_version,
+                    _ts(key.deletion_date), key.pending_window_days, int(key.rotation_enabled),
+                    key.rotation_period_days, _ts(key.next_rotation_date),
+                    _ts(key.on_demand_rotation_date),
+                ),
+            )  # fmt: skip
+            self._insert_material(db, material, wrapped)
+            db.executemany(
+                "INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(key.key_id, k, v) for k, v in tags]
+            )
+
+    @staticmethod
+    def _insert_material(db: sqlite3.Connection, m: MaterialRecord, wrapped: bytes) -> None:
+        db.execute(
+            "INSERT INTO key_versions VALUES (?,?,?,?,?,?)",
+            (m.key_id, m.version, m.material_id, _ts(m.created), m.rotation_type, wrapped),
+        )
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        """Return the key, or ``None``."""
+        row = self._read(
+            lambda db: db.execute(_KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+        )
+        return None if row is None else _key_from_row(row)
+
+    def list_keys(self, *, after: str | None, limit: int) -> Sequence[KeyRecord]:
+        """Return up to ``limit`` keys ordered by key id, starting after ``after``."""
+        rows = self._read(
+            lambda db: db.execute(
+                _KEY_SELECT + " WHERE key_id > ? ORDER BY key_id LIMIT ?", (after or "", limit)
+            ).fetchall()
+        )
+        return [_key_from_row(r) for r in rows]
+
+    def update_key(self, key_id: str, changes: Mapping[str, object]) -> KeyRecord:
+        """Change fields in ``KEY_COLUMNS``; raises ``RecordNotFoundError``."""
+        unknown = set(changes) - KEY_COLUMNS
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        with self._write() as db:
+            if changes:
+                # Column names come from the KEY_COLUMNS whitelist above, never from input.
+                sets = ", ".join(f"{name}=?" for name in changes)
+                values = [_column_value(v) for v in changes.values()]
+                db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
+            row = db.execute(_KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            return _key_from_row(row)
+
+    def rotate_key(
+        self,
+        key_id: str,
+        *,
+        material_id: str,
+        secret: bytes | bytearray,
+        created: datetime,
+        rotation_type: str,
+        changes: Mapping[str, object],
+        only_if_due_at: datetime | None = None,
+    ) -> MaterialRecord | None:
+        """Add the next material version, make it current and apply ``changes`` atomically."""
+        unknown = set(changes) - KEY_COLUMNS
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        with self._write() as db:
+            row = db.execute(
+                "SELECT current_version, next_rotation_date FROM keys WHERE key_id=?", (key_id,)
+            ).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            if only_if_due_at is not None:
+                due = row[1]
+                if due is None or due > _ts(only_if_due_at):
+                    return None
+            (top,) = db.execute(
+                "SELECT MAX(version) FROM key_versions WHERE key_id=?", (key_id,)
+            ).fetchone()
+            version = int(top) + 1
+            material = MaterialRecord(key_id, version, material_id, created, rotation_type)
+            self._insert_material(db, material, self._root.wrap(key_id, version, secret))
+            assignments = {"current_version": version, **changes}
+            sets = ", ".join(f"{name}=?" for name in assignments)
+            values = [_column_value(v) for v in assignments.values()]
+            db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
+            return material
+
+    def get_material(self, key_id: str, version: int) -> bytearray:
+        """Return the plaintext backing material; raises ``RecordNotFoundError``."""
+        row = self._read(
+            lambda db: db.execute(
+                "SELECT wrapped FROM key_versions WHERE key_id=? AND version=?", (key_id, version)
+            ).fetchone()
+        )
+        if row is None:
+            raise RecordNotFoundError(f"key {key_id} has no material version {version}")
+        try:
+            return self._root.unwrap(key_id, version, bytes(row[0]))
+        except RootKeyError as exc:
+            raise StoreError(str(exc)) from None
+
+    def list_materials(self, key_id: str) -> Sequence[MaterialRecord]:
+        """Return every material version of the key, oldest first."""
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT key_id, version, material_id, created, rotation_type FROM key_versions "
+                "WHERE key_id=? ORDER BY version",
+                (key_id,),
+            ).fetchall()
+        )
+        return [MaterialRecord(r[0], r[1], r[2], _dt_req(r[3]), r[4]) for r in rows]
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete the key with its material, aliases and tags in one transaction."""
+        with self._write() as db:
+            self._delete_key(db, key_id)
+
+    @staticmethod
+    def _delete_key(db: sqlite3.Connection, key_id: str) -> None:
+        for table, column in (
+            ("key_versions", "key_id"),
+            ("aliases", "target_key_id"),
+            ("tags", "key_id"),
+            ("keys", "key_id"),
+        ):
+            db.execute(f"DELETE FROM {table} WHERE {column}=?", (key_id,))  # noqa: S608
+
+    def delete_keys_due(self, now: datetime) -> Sequence[str]:
+        """Delete every PendingDeletion key whose deletion date has passed; return their ids."""
+        with self._write() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT key_id FROM keys WHERE key_state='PendingDeletion' "
+                    "AND deletion_date <= ?",
+                    (_ts(now),),
+                ).fetchall()
+            ]
+            for key_id in ids:
+                self._delete_key(db, key_id)
+            return ids
+
+    # --- aliases ------------------------------------------------------------------------------
+
+    def create_alias(self, alias: AliasRecord) -> None:
+        """Insert an alias; raises ``DuplicateError`` if the name exists."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO aliases VALUES (?,?,?,?)",
+                (
+                    alias.alias_name,
+                    alias.target_key_id,
+                    _ts(alias.creation_date),
+                    _ts(alias.last_updated_date),
+                ),
+            )
+
+    def get_alias(self, alias_name: str) -> AliasRecord | None:
+        """Return the alias, or ``None``."""
+        row = self._read(
+            lambda db: db.execute(
+                "SELECT * FROM aliases WHERE alias_name=?", (alias_name,)
+            ).fetchone()
+        )
+        return (
+            None if row is None else AliasRecord(row[0], row[1], _dt_req(row[2]), _dt_req(row[3]))
+        )
+
+    def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
+        """Point an alias at another key; raises ``RecordNotFoundError``."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE aliases SET target_key_id=?, last_updated=? WHERE alias_name=?",
+                (target_key_id, _ts(now), alias_name),
+            )
+            if cur.rowcount == 0:
+                raise RecordNotFoundError(f"alias {alias_name} does not exist")
+
+    def delete_alias(self, alias_name: str) -> None:
+        """Delete an alias; raises ``RecordNotFoundError``."""
+        with self._write() as db:
+            cur = db.execute("DELETE FROM aliases WHERE alias_name=?", (alias_name,))
+            if cur.rowcount == 0:
+                raise RecordNotFoundError(f"alias {alias_name} does not exist")
+
+    def list_aliases(
+        self, *, target_key_id: str | None, after: str | None, limit: int
+    ) -> Sequence[AliasRecord]:
+        """Return up to ``limit`` aliases ordered by name, optionally only one key's."""
+        sql = "SELECT * FROM aliases WHERE alias_name > ?"
+        args: list[object] = [after or ""]
+        if target_key_id is not None:
+            sql += " AND target_key_id = ?"
+            args.append(target_key_id)
+        sql += " ORDER BY alias_name LIMIT ?"
+        args.append(limit)
+        rows = self._read(lambda db: db.execute(sql, args).fetchall())
+        return [AliasRecord(r[0], r[1], _dt_req(r[2]), _dt_req(r[3])) for r in rows]
+
+    # --- tags ---------------------------------------------------------------------------------
+
+    def put_tags(self, key_id: str, tags: Sequence[tuple[str, str]]) -> None:
+        """Add or overwrite tags in one transaction."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(key_id, k, v) for k, v in tags]
+            )
+
+    def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        """Remove tags (missing keys are ignored)."""
+        with self._write() as db:
+            db.executemany(
+                "DELETE FROM tags WHERE key_id=? AND tag_key=?", [(key_id, k) for k in tag_keys]
+            )
+
+    def list_tags(self, key_id: str) -> Sequence[tuple[str, str]]:
+        """Return the key's tags ordered by tag key."""
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT tag_key, tag_value FROM tags WHERE key_id=? ORDER BY tag_key", (key_id,)
+            ).fetchall()
+        )
+        return [(str(k), str(v)) for k, v in rows]
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append an audit record (on the ``synchronous=NORMAL`` connection)."""
+        with self._write(self._audit_db) as db:
+            db.execute(
+                "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, "
+                "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
+                "deny_reason, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    _ts(record.time), record.operation, record.outcome, record.principal_arn,
+                    record.caller_account, record.key_arn, record.access_key_id,
+                    json.dumps(list(record.encryption_context_keys)),
+                    record.attestation_module_id, record.attestation_image_digest,
+                    json.dumps(list(record.attestation_pcrs)), record.deny_reason,
+                    int(record.dry_run),
+                ),
+            )  # fmt: skip
+
+    def query_audit(
+        self, *, since: datetime | None, key_arn: str | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        sql = (
+            "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, "
+            "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, "
+            "dry_run FROM audit WHERE time >= ?"
+        )
+        args: list[object] = [_ts(since) if since is not None else 0]
+        if key_arn is not None:
+            sql += " AND key_arn = ?"
+            args.append(key_arn)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        rows = self._read(lambda db: db.execute(sql, args).fetchall())
+        return [
+            AuditRecord(
+                time=_dt_req(r[0]),
+                operation=r[1],
+                outcome=r[2],
+                principal_arn=r[3],
+                caller_account=r[4],
+                key_arn=r[5],
+                access_key_id=r[6],
+                encryption_context_keys=tuple(json.loads(r[7])),
+                attestation_module_id=r[8],
+                attestation_image_digest=r[9],
+                attestation_pcrs=tuple(json.loads(r[10])),
+                deny_reason=r[11],
+                dry_run=bool(r[12]),
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        """Close both connections."""
+        with self._lock:
+            self._db.close()
+            self._audit_db.close()

@@ -1,0 +1,196 @@
+"""The SQLite store: records round-trip, transactions are atomic, processes share the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from enclave_kms._rootkey import RootKey
+from enclave_kms.audit import AuditRecord
+from enclave_kms.store import (
+    AliasRecord,
+    DuplicateError,
+    KeyRecord,
+    MaterialRecord,
+    RecordNotFoundError,
+    SchemaVersionError,
+)
+from enclave_kms.store.sqlite import SqliteStore
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+SECRET = b"S" * 16 + b"\x00\x01unique-material"
+
+
+def key(key_id: str = "k1", **kw: object) -> KeyRecord:
+    fields: dict[str, object] = {
+        "key_id": key_id,
+        "creation_date": NOW,
+        "key_state": "Enabled",
+        "description": "d",
+        "key_usage": "ENCRYPT_DECRYPT",
+        "key_spec": "SYMMETRIC_DEFAULT",
+        "policy": "{}",
+        "current_version": 1,
+    }
+    fields.update(kw)
+    return KeyRecord(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
+
+
+def test_key_round_trip_and_update(store: SqliteStore) -> None:
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [("t", "v")])
+    assert store.get_key("k1") == key()
+    assert store.get_material("k1", 1) == bytearray(SECRET)
+    assert list(store.list_tags("k1")) == [("t", "v")]
+    later = NOW + timedelta(days=7)
+    updated = store.update_key("k1", {"key_state": "PendingDeletion", "deletion_date": later})
+    assert updated.key_state == "PendingDeletion"
+    assert updated.deletion_date == later
+    with pytest.raises(ValueError, match="not updatable"):
+        store.update_key("k1", {"key_id": "x"})
+    with pytest.raises(RecordNotFoundError):
+        store.update_key("nope", {"description": "x"})
+
+
+def test_material_is_encrypted_at_rest(tmp_path: Path, store: SqliteStore) -> None:
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    store.close()
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"unique-material" not in data
+
+
+def test_create_key_is_atomic(store: SqliteStore) -> None:
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    # Same key id again: the key insert fails, and neither material nor tags are left behind.
+    with pytest.raises(DuplicateError):
+        store.create_key(
+            key("k1"), MaterialRecord("k1", 1, "n" * 64, NOW), b"x" * 32, [("orphan", "tag")]
+        )
+    assert list(store.list_tags("k1")) == []
+    assert [m.material_id for m in store.list_materials("k1")] == ["m" * 64]
+
+
+def test_rotation_versions_and_due_check(store: SqliteStore) -> None:
+    store.create_key(
+        key(rotation_enabled=True, next_rotation_date=NOW + timedelta(days=1)),
+        MaterialRecord("k1", 1, "a" * 64, NOW),
+        SECRET,
+        [],
+    )
+    not_due = store.rotate_key(
+        "k1",
+        material_id="b" * 64,
+        secret=b"2" * 32,
+        created=NOW,
+        rotation_type="AUTOMATIC",
+        changes={},
+        only_if_due_at=NOW,
+    )
+    assert not_due is None
+    m = store.rotate_key(
+        "k1",
+        material_id="b" * 64,
+        secret=b"2" * 32,
+        created=NOW,
+        rotation_type="ON_DEMAND",
+        changes={"on_demand_rotation_date": NOW},
+    )
+    assert m is not None and m.version == 2
+    record = store.get_key("k1")
+    assert record is not None and record.current_version == 2
+    assert store.get_material("k1", 1) == bytearray(SECRET)
+    assert store.get_material("k1", 2) == bytearray(b"2" * 32)
+
+
+def test_delete_key_removes_everything(store: SqliteStore) -> None:
+    store.create_key(key(), MaterialRecord("k1", 1, "a" * 64, NOW), SECRET, [("a", "b")])
+    store.create_alias(AliasRecord("alias/x", "k1", NOW, NOW))
+    store.delete_key("k1")
+    assert store.get_key("k1") is None
+    assert store.get_alias("alias/x") is None
+    assert list(store.list_tags("k1")) == []
+    with pytest.raises(RecordNotFoundError):
+        store.get_material("k1", 1)
+
+
+def test_delete_keys_due(store: SqliteStore) -> None:
+    store.create_key(
+        key("k1", key_state="PendingDeletion", deletion_date=NOW),
+        MaterialRecord("k1", 1, "a" * 64, NOW),
+        SECRET,
+        [],
+    )
+    store.create_key(key("k2"), MaterialRecord("k2", 1, "a" * 64, NOW), SECRET, [])
+    assert list(store.delete_keys_due(NOW - timedelta(seconds=1))) == []
+    assert list(store.delete_keys_due(NOW)) == ["k1"]
+    assert [k.key_id for k in store.list_keys(after=None, limit=10)] == ["k2"]
+
+
+def test_aliases(store: SqliteStore) -> None:
+    store.create_alias(AliasRecord("alias/a", "k1", NOW, NOW))
+    store.create_alias(AliasRecord("alias/b", "k2", NOW, NOW))
+    with pytest.raises(DuplicateError):
+        store.create_alias(AliasRecord("alias/a", "k2", NOW, NOW))
+    store.update_alias("alias/a", "k2", NOW + timedelta(1))
+    names = [a.alias_name for a in store.list_aliases(target_key_id="k2", after=None, limit=10)]
+    assert names == ["alias/a", "alias/b"]
+    page = store.list_aliases(target_key_id=None, after="alias/a", limit=10)
+    assert [a.alias_name for a in page] == ["alias/b"]
+    store.delete_alias("alias/a")
+    with pytest.raises(RecordNotFoundError):
+        store.delete_alias("alias/a")
+
+
+def test_audit_query(store: SqliteStore) -> None:
+    for i in range(3):
+        store.append_audit(
+            AuditRecord(
+                time=NOW + timedelta(seconds=i),
+                operation="Decrypt",
+                outcome="success",
+                principal_arn="p",
+                caller_account="a",
+                key_arn=f"arn{i % 2}",
+                encryption_context_keys=("k",),
+                attestation_pcrs=(0, 1),
+            )
+        )
+    assert len(store.query_audit(since=None, key_arn=None, limit=10)) == 3
+    assert len(store.query_audit(since=NOW + timedelta(seconds=1), key_arn=None, limit=10)) == 2
+    got = store.query_audit(since=None, key_arn="arn0", limit=10)
+    assert [r.time for r in got] == [NOW, NOW + timedelta(seconds=2)]
+    assert got[0].attestation_pcrs == (0, 1)
+
+
+def test_two_instances_share_the_file(tmp_path: Path) -> None:
+    a = SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
+    b = SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
+    a.create_key(key(), MaterialRecord("k1", 1, "a" * 64, NOW), SECRET, [])
+    assert b.get_key("k1") == key()
+    b.update_key("k1", {"description": "from b"})
+    record = a.get_key("k1")
+    assert record is not None and record.description == "from b"
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "s.db", RootKey(bytes(32))).close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("UPDATE meta SET value='99' WHERE name='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(SchemaVersionError, match="99"):
+        SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
+
+
+def test_durability_pragmas(store: SqliteStore) -> None:
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # 2 = FULL for key changes; the audit connection uses NORMAL (1), see the module docs.
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert store._audit_db.execute("PRAGMA synchronous").fetchone()[0] == 1
