@@ -1,0 +1,232 @@
+"""The ``enclave-kms`` command: ``serve``, ``audit``, and subcommands other modules register.
+
+This is the one place that turns errors into messages and exit codes: a user never sees a
+traceback. Exit codes: 0 success, 1 a KMS or configuration error, 2 bad usage (argparse),
+130 interrupted.
+
+Other packages add subcommands by exposing ``register(subparsers)`` in a module listed in
+:data:`SUBCOMMAND_MODULES` (for each subcommand, the first of its alternatives that imports
+wins; none importing means the subcommand is absent). Each leaf parser sets ``func`` (or
+``handler``) to a callable ``(args: argparse.Namespace) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from enclave_kms._rootkey import RootKeyError
+from enclave_kms.errors import KmsError, ValidationException
+from enclave_kms.store import StoreError
+
+__all__ = ["SUBCOMMAND_MODULES", "main"]
+
+SUBCOMMAND_MODULES: tuple[tuple[str, ...], ...] = (
+    ("enclave_kms.proxy.cli",),
+    ("enclave_kms.enclave.cli", "enclave_kms.enclave._kmstool_cli"),
+)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--data-dir", type=Path, help="store, credentials and audit directory")
+    parser.add_argument("--region", help="region for ARNs and the SigV4 scope (us-east-1)")
+    parser.add_argument("--account-id", help="12-digit account that owns the keys")
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the KMS-compatible HTTP server")
+    _add_common(p)
+    p.add_argument("--host", help="listen address (127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (4599)")
+    p.add_argument("--workers", type=int, help="worker processes (1)")
+    p.add_argument(
+        "--trust-root",
+        dest="trust_roots",
+        type=Path,
+        action="append",
+        help="extra PEM root for attestation documents (repeatable; the AWS root is always "
+        "trusted)",
+    )
+    p.add_argument("--credentials-file", type=Path, help="access keys file (JSON)")
+    p.add_argument("--max-body-bytes", type=int, help="request body limit (393216)")
+    p.add_argument("--recipient-max-age-seconds", type=float, help="max attestation age")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument(
+        "--insecure-accept-any-credentials",
+        action="store_true",
+        default=None,
+        help="UNSAFE, throwaway test runs only: accept any SigV4 header without checking it",
+    )
+    p.set_defaults(func=_serve)
+
+
+def _audit_parser(sub: Any) -> None:
+    p = sub.add_parser("audit", help="print audit records")
+    _add_common(p)
+    p.add_argument("--since", help="only records at or after this ISO-8601 time")
+    p.add_argument("--key", help="only records for this key id or ARN")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many records (1000)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_audit)
+
+
+_SETTING_FLAGS = (
+    "host", "port", "workers", "data_dir", "region", "account_id", "trust_roots",
+    "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "log_level",
+    "insecure_accept_any_credentials",
+)  # fmt: skip
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from enclave_kms.server.settings import load_settings
+
+    overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+    return load_settings(overrides, config_file=args.config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from enclave_kms.server import _factory
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    credentials = None
+    if settings.insecure_accept_any_credentials:
+        print(
+            "WARNING: --insecure-accept-any-credentials: signatures are NOT checked. "
+            "Never use this outside a throwaway test run.",
+            file=sys.stderr,
+        )
+    else:
+        credentials = _factory.ensure_credentials(settings)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,  # one line per request costs more than the request itself
+    }
+    if settings.workers > 1:
+        # Create the root key and the store schema once, here, before the workers start:
+        # workers opening a fresh data directory at the same moment would race to create them.
+        _factory.open_configured_service(settings).close()
+        _factory.export_settings(settings)
+        uvicorn.run(
+            "enclave_kms.server._factory:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **common,
+        )
+    else:
+        uvicorn.run(_factory.build_app(settings, credentials), **common)
+    return 0
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationException(f"--since: not an ISO-8601 time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from enclave_kms.server._factory import open_configured_service
+
+    settings = _settings(args)
+    since = _parse_since(args.since)
+    service = open_configured_service(settings)
+    try:
+        records = service.query_audit(
+            since=since, key_arn=_key_arn(args.key, settings), limit=args.limit
+        )
+    finally:
+        close = getattr(service, "close", None)
+        if callable(close):
+            close()
+    for rec in records:
+        row = _audit_row(rec)
+        if args.json:
+            print(json.dumps(row, sort_keys=True))
+        else:
+            print(
+                f"{row['time']}  {row['operation']:<28} {row['outcome']:<28} "
+                f"{row.get('key_arn') or '-'}  {row['principal_arn']}"
+            )
+    return 0
+
+
+def _key_arn(key: str | None, settings: Any) -> str | None:
+    """A key id or key ARN as the key ARN the audit records carry."""
+    if key is None or key.startswith("arn:"):
+        return key
+    return f"arn:aws:kms:{settings.region}:{settings.account_id}:key/{key}"
+
+
+def _audit_row(rec: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in getattr(type(rec), "__dataclass_fields__", {}):
+        value = getattr(rec, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if value is not None and value != []:
+            row[name] = value
+    return row
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="enclave-kms", description="KMS-compatible data-key service with Nitro Recipient"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _serve_parser(sub)
+    _audit_parser(sub)
+    for alternatives in SUBCOMMAND_MODULES:
+        for module_name in alternatives:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:  # not there: try the next; a broken import fails
+                    continue
+                raise
+            module.register(sub)
+            break
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "func", None) or getattr(args, "handler", None)
+    if handler is None:
+        parser.error(f"{args.command}: no subcommand given")
+    try:
+        return int(handler(args))
+    except KmsError as exc:
+        print(f"enclave-kms {args.command}: {exc.message}", file=sys.stderr)
+        return 1
+    except (RootKeyError, StoreError) as exc:
+        # Both carry operator-facing messages (paths, reasons), never key material.
+        print(f"enclave-kms {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"enclave-kms {args.command}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,151 @@
+"""Wiring for ``enclave-kms serve``: credentials on first start, the service, the app factory.
+
+:func:`app_from_environment` is the uvicorn factory (``--workers N``): each worker process builds
+its own app from the ``ENCLAVE_KMS_*`` environment that the parent exported, and opens its own
+connection to the shared SQLite store (WAL mode and a busy timeout make that safe).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from enclave_kms.errors import ValidationException
+from enclave_kms.server._credentials import (
+    Credential,
+    CredentialSet,
+    generate_root_credential,
+    load_credentials_file,
+    write_credentials_file,
+)
+from enclave_kms.server.app import create_app
+from enclave_kms.server.settings import ServerSettings, load_settings
+
+__all__ = [
+    "app_from_environment",
+    "build_app",
+    "ensure_credentials",
+    "export_settings",
+    "open_configured_service",
+]
+
+
+def _snippet(cred: Credential, settings: ServerSettings, path: Path) -> str:
+    endpoint = f"http://{settings.host}:{settings.port}"
+    return (
+        f"Created an access key for {cred.principal_arn} in {path} (mode 0600).\n"
+        "It is shown once; it stays in that file.\n\n"
+        f"  export AWS_ACCESS_KEY_ID={cred.access_key_id}\n"
+        f"  export AWS_SECRET_ACCESS_KEY={cred.secret_access_key}\n"
+        f"  export AWS_DEFAULT_REGION={settings.region}\n"
+        f"  aws kms create-key --endpoint-url {endpoint}\n\n"
+        "  import boto3\n"
+        f'  kms = boto3.client("kms", endpoint_url="{endpoint}", region_name="{settings.region}",\n'
+        f'                     aws_access_key_id="{cred.access_key_id}",\n'
+        f'                     aws_secret_access_key="{cred.secret_access_key}")\n'
+    )
+
+
+def ensure_credentials(
+    settings: ServerSettings, *, announce: Callable[[str], None] = print
+) -> CredentialSet:
+    """Load the credentials file, creating a root access key on first start.
+
+    A key is generated only when no credentials file was configured and the default one
+    (``data_dir/credentials.json``) does not exist yet; ``announce`` shows it once.
+
+    Raises:
+        ValidationException: a configured credentials file is missing or malformed.
+    """
+    path = settings.resolved_credentials_file
+    if path.exists() or settings.credentials_file is not None:
+        return load_credentials_file(path, account_id=settings.account_id)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cred = generate_root_credential(settings.account_id)
+    try:
+        write_credentials_file(path, [cred])
+    except FileExistsError:  # another process won the race: use its key
+        return load_credentials_file(path, account_id=settings.account_id)
+    announce(_snippet(cred, settings, path))
+    return CredentialSet([cred])
+
+
+def open_configured_service(settings: ServerSettings) -> Any:
+    """Open the core service over the data directory with the configured trust roots.
+
+    Raises:
+        ValidationException: a trust-root file cannot be read.
+        KmsError: the core refused to open the store.
+    """
+    from attestation.errors import AttestationError
+    from attestation.roots import aws_nitro_root, load_pem_root
+    from enclave_kms.service import open_service  # the core; imported when serving
+
+    roots = [aws_nitro_root()]
+    for pem in settings.trust_roots:
+        try:
+            roots.append(load_pem_root(pem.read_bytes()))
+        except OSError as exc:
+            raise ValidationException(f"cannot read trust root {pem}: {exc.strerror}") from None
+        except (AttestationError, ValueError):
+            raise ValidationException(f"not a PEM root certificate: {pem}") from None
+    kwargs: dict[str, Any] = {}
+    if settings.recipient_max_age_seconds is not None:
+        kwargs["recipient_max_age"] = timedelta(seconds=settings.recipient_max_age_seconds)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return open_service(
+        settings.data_dir,
+        region=settings.region,
+        account_id=settings.account_id,
+        trusted_roots=roots,
+        **kwargs,
+    )
+
+
+def build_app(settings: ServerSettings, credentials: CredentialSet | None) -> FastAPI:
+    """Open the service and wrap it in the HTTP app (closing the service on shutdown).
+
+    Raises:
+        ValidationException: bad settings, trust roots or credentials.
+    """
+    service = open_configured_service(settings)
+    close = getattr(service, "close", None)
+    return create_app(
+        service,
+        settings,
+        credentials=credentials,
+        on_shutdown=close if callable(close) else None,
+    )
+
+
+def export_settings(settings: ServerSettings) -> None:
+    """Put the resolved settings into ``ENCLAVE_KMS_*`` for worker processes to read."""
+    for name, value in settings.model_dump(mode="json").items():
+        key = f"ENCLAVE_KMS_{name.upper()}"
+        if value is None:
+            os.environ.pop(key, None)
+        elif isinstance(value, list | dict):
+            os.environ[key] = json.dumps(value)
+        else:
+            os.environ[key] = str(value)
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory for worker processes: settings from ``ENCLAVE_KMS_*`` only.
+
+    Raises:
+        ValidationException: bad settings or credentials.
+    """
+    settings = load_settings()
+    credentials = None
+    if not settings.insecure_accept_any_credentials:
+        credentials = load_credentials_file(
+            settings.resolved_credentials_file, account_id=settings.account_id
+        )
+    return build_app(settings, credentials)

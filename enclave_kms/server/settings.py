@@ -1,0 +1,144 @@
+"""Server settings: defaults < TOML file < ``ENCLAVE_KMS_*`` environment < command-line flags.
+
+Nothing is read at import time: :func:`load_settings` builds a :class:`ServerSettings` when the
+server starts, so tests and several apps in one process each get their own.
+
+Example TOML (``enclave-kms serve --config kms.toml``)::
+
+    host = "127.0.0.1"
+    port = 4599
+    data_dir = "/var/lib/enclave-kms"
+    region = "eu-west-1"
+    trust_roots = ["/etc/enclave-kms/test-root.pem"]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from enclave_kms.errors import ValidationException
+
+__all__ = ["DEFAULT_PORT", "ServerSettings", "load_settings"]
+
+DEFAULT_PORT = 4599
+_TOML_FILE: ContextVar[Path | None] = ContextVar("_TOML_FILE", default=None)
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+class ServerSettings(BaseSettings):
+    """Everything ``enclave-kms serve`` can be told.
+
+    Attributes:
+        host: address to listen on (loopback by default: exposing a KMS is a decision).
+        port: TCP port.
+        data_dir: where the store, the credentials file and the audit log live.
+        region: the region in key ARNs and the SigV4 credential scope.
+        account_id: the 12-digit account that owns the keys.
+        trust_roots: extra PEM root certificates for attestation documents (test roots); the
+            AWS Nitro root is always trusted.
+        credentials_file: the access keys file; ``data_dir/credentials.json`` when unset.
+        max_body_bytes: request bodies larger than this are refused (413). 384 KiB: a
+            262144-byte attestation document is 349528 bytes in base64 (300 KiB would not
+            hold it), plus room for a 4 KiB plaintext and the other members.
+        recipient_max_age_seconds: refuse attestation documents older than this (unset: no
+            limit, as AWS documents none).
+        workers: uvicorn worker processes.
+        service_in_threadpool: call the service in a worker thread instead of on the event
+            loop. Off by default: with the embedded SQLite store a call is short and CPU-bound,
+            and the thread hop cost about 40% of the throughput in ``bench/server.py``. Turn it
+            on for a store that waits on the network (PostgreSQL) or for long lock waits.
+        insecure_accept_any_credentials: UNSAFE, for throwaway test runs: accept any
+            well-formed SigV4 header without checking the signature.
+        insecure_warning_interval: with the unsafe mode on, repeat the warning every N requests.
+        log_level: uvicorn and application log level.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_KMS_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    data_dir: Path = Path(".enclave-kms")
+    region: str = "us-east-1"
+    account_id: str = "111122223333"
+    trust_roots: tuple[Path, ...] = ()
+    credentials_file: Path | None = None
+    max_body_bytes: int = Field(default=384 * 1024, ge=1024, le=16 * 1024 * 1024)
+    recipient_max_age_seconds: float | None = Field(default=None, gt=0)
+    workers: int = Field(default=1, ge=1, le=64)
+    service_in_threadpool: bool = False
+    insecure_accept_any_credentials: bool = False
+    insecure_warning_interval: int = Field(default=1000, ge=1)
+    log_level: str = "info"
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError("account_id must be 12 digits")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION_RE.match(value):
+            raise ValueError(f"not a region name: {value!r}")
+        return value
+
+    @property
+    def resolved_credentials_file(self) -> Path:
+        """The credentials file in use: the configured one or ``data_dir/credentials.json``."""
+        return self.credentials_file or self.data_dir / "credentials.json"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: flags (init kwargs) over environment over the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _TOML_FILE.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, *, config_file: Path | None = None
+) -> ServerSettings:
+    """Build the settings from flags (``overrides``; ``None`` values ignored), env and TOML.
+
+    Raises:
+        ValidationException: a value is invalid or the TOML file cannot be read.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ValidationException(f"config file not found: {config_file}")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    token = _TOML_FILE.set(config_file)
+    try:
+        return ServerSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ValidationException(f"invalid settings: {problems}") from None
+    except (OSError, ValueError) as exc:
+        raise ValidationException(f"cannot read config file {config_file}: {exc}") from None
+    finally:
+        _TOML_FILE.reset(token)
