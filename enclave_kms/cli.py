@@ -5,9 +5,9 @@ traceback. Exit codes: 0 success, 1 a KMS or configuration error, 2 bad usage (a
 130 interrupted.
 
 Other packages add subcommands by exposing ``register(subparsers)`` in a module listed in
-:data:`SUBCOMMAND_MODULES` (for each subcommand, the first of its alternatives that imports
-wins; none importing means the subcommand is absent). Each leaf parser sets ``func`` (or
-``handler``) to a callable ``(args: argparse.Namespace) -> int``.
+:data:`SUBCOMMAND_MODULES`; they are imported when the parser is built, so a module that
+fails to import fails loudly instead of its subcommand silently disappearing. Each leaf parser
+sets ``func`` (or ``handler``) to a callable ``(args: argparse.Namespace) -> int``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from enclave_kms.store import StoreError
 
 __all__ = ["SUBCOMMAND_MODULES", "main"]
 
-SUBCOMMAND_MODULES: tuple[tuple[str, ...], ...] = (
-    ("enclave_kms.proxy.cli",),
-    ("enclave_kms.enclave.cli", "enclave_kms.enclave._kmstool_cli"),
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "enclave_kms.proxy.cli",
+    "enclave_kms.enclave.cli",
 )
 
 
@@ -196,16 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
     _audit_parser(sub)
-    for alternatives in SUBCOMMAND_MODULES:
-        for module_name in alternatives:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:  # not there: try the next; a broken import fails
-                    continue
-                raise
-            module.register(sub)
-            break
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
