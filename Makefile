@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lint test run bench clean
+.PHONY: venv lint test run demo bench clean
 
 venv: $(STAMP)
 
@@ -23,11 +23,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# Serve the KMS on 127.0.0.1:4599 with the embedded store in ./.enclave-kms.
 run: $(STAMP)
-	$(BIN)/nitro-attest report fixtures/nitro
+	$(BIN)/enclave-kms serve --data-dir .enclave-kms
 
+# Each benchmark compares against its peer or the unavoidable crypto in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/formats.py
+	$(BIN)/python bench/core.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

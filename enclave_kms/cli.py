@@ -110,6 +110,16 @@ def _serve(args: argparse.Namespace) -> int:
         )
     else:
         credentials = _factory.ensure_credentials(settings)
+    endpoint = f"http://{settings.host}:{settings.port}"
+    print(
+        f"enclave-kms: AWS KMS JSON API at {endpoint} (region {settings.region}, account "
+        f"{settings.account_id}); access keys in {settings.resolved_credentials_file}.\n"
+        f"  AWS CLI: aws kms list-keys --endpoint-url {endpoint}\n"
+        f'  boto3:   boto3.client("kms", endpoint_url="{endpoint}", '
+        f'region_name="{settings.region}")',
+        file=sys.stderr,
+        flush=True,
+    )
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
