@@ -1,0 +1,165 @@
+"""Connection pool, transactions, retries and change publication for the PostgreSQL store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import Connection
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from enclave_kms._rootkey import RootKey, RootKeyError
+from enclave_kms.store._interface import StoreError
+from enclave_kms.store._pg_rows import RETRYABLE, convert_error, driver_message
+from enclave_kms.store._pg_schema import check_revision, describe_url
+
+__all__ = ["CHANGE_CHANNEL", "Conn", "PgBase"]
+
+CHANGE_CHANNEL = "enclave_kms_key_changed"
+Conn = Connection[Any]
+_T = TypeVar("_T")
+
+
+class PgBase:
+    """Opens and checks the database, runs transactions, publishes changes (see ``postgres``)."""
+
+    def __init__(
+        self,
+        url: str,
+        root_key: RootKey,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        pool_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        lock_timeout: float = 5.0,
+        statement_timeout: float = 30.0,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._root = root_key
+        self._where = describe_url(url)
+        self._settings = (
+            f"{round(lock_timeout * 1000)}ms",
+            f"{round(statement_timeout * 1000)}ms",
+        )
+        self._max_attempts = max(1, max_attempts)
+        self._sleep = sleep
+        # One direct connection first: it fails fast with the server's reason (unknown
+        # database, bad password) where the pool would keep retrying until its timeout.
+        try:
+            with psycopg.connect(
+                url, autocommit=True, connect_timeout=max(1, round(connect_timeout))
+            ) as conn:
+                self._configure(conn)
+                check_revision(conn, self._where)
+                self._check_root_key(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot use {self._where}: {driver_message(exc)}") from None
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            url,
+            min_size=min_connections,
+            max_size=max(min_connections, max_connections),
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout))},
+            configure=self._configure,
+            timeout=pool_timeout,
+            open=False,
+            name="enclave-kms-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreError(f"cannot connect to {self._where}") from None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where})"
+
+    def _configure(self, conn: Conn) -> None:
+        conn.execute(
+            "SELECT set_config('TimeZone', 'UTC', false), "
+            "set_config('lock_timeout', %s, false), "
+            "set_config('statement_timeout', %s, false), "
+            "set_config('synchronous_commit', 'on', false)",
+            self._settings,
+        )
+
+    def _check_root_key(self, conn: Conn) -> None:
+        # ON CONFLICT DO NOTHING: the first replica to start records the check value; every
+        # other one (and every later start) compares against it.
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('root_key_check', %s) "
+            "ON CONFLICT (name) DO NOTHING",
+            (self._root.check_value(),),
+        )
+        row = conn.execute("SELECT value FROM meta WHERE name = 'root_key_check'").fetchone()
+        if row is None:
+            raise StoreError(f"{self._where} lost its root key check value")
+        self._root.verify_check_value(str(row[0]))
+
+    # --- transaction helpers ------------------------------------------------------------------
+
+    def _run(self, fn: Callable[[Conn], _T], *, transaction: bool = True) -> _T:
+        """Run ``fn`` on a pooled connection, in a transaction, retrying lost races."""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                with self._pool.connection() as conn:
+                    if not transaction:
+                        return fn(conn)
+                    with conn.transaction():
+                        return fn(conn)
+            except RETRYABLE as exc:
+                if attempt == self._max_attempts:
+                    raise convert_error(exc, self._where) from None
+                # Deterministic exponential back-off: 10, 20, 40 ms ...; the other party
+                # of a deadlock has already been let through by the server.
+                self._sleep(0.01 * 2 ** (attempt - 1))
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise convert_error(exc, self._where) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, fn: Callable[[Conn], _T]) -> _T:
+        # One statement in autocommit mode: it sees one consistent snapshot by itself.
+        return self._run(fn, transaction=False)
+
+    @staticmethod
+    def _touch(conn: Conn, names: Iterable[str]) -> None:
+        """Publish a change (call last in the transaction: it holds the counter row lock)."""
+        for name in sorted(set(names)):
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANGE_CHANNEL, name))
+        conn.execute("UPDATE change_counter SET value = value + 1 WHERE id = 1")
+
+    def _unwrap(self, key_id: str, version: int, wrapped: bytes) -> bytearray:
+        try:
+            return self._root.unwrap(key_id, version, bytes(wrapped))
+        except RootKeyError as exc:
+            raise StoreError(str(exc)) from None
+
+    # --- cache invalidation -------------------------------------------------------------------
+
+    def change_counter(self) -> int:
+        """Return the store-wide change counter (grows with every committed key change).
+
+        A replica that caches key records, aliases or tags polls this every
+        ``poll_interval`` seconds and drops its cache when the value differs from the last
+        one it saw; staleness is bounded by the poll interval plus one round trip.
+        """
+        row = self._read(
+            lambda c: c.execute("SELECT value FROM change_counter WHERE id = 1").fetchone()
+        )
+        if row is None:
+            raise StoreError(f"{self._where} lost its change counter row")
+        return int(row[0])
+
+    def key_epoch(self, key_id: str) -> int | None:
+        """Return the key's epoch (grows with every change to the key or its tags), or None."""
+        row = self._read(
+            lambda c: c.execute("SELECT epoch FROM keys WHERE key_id = %s", (key_id,)).fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()

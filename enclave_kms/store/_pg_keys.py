@@ -1,0 +1,271 @@
+"""Keys and backing material for the PostgreSQL store (a mixin of ``PostgresStore``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from psycopg import sql
+
+from enclave_kms.store._interface import KEY_COLUMNS, KeyRecord, MaterialRecord, RecordNotFoundError
+from enclave_kms.store._pg_base import Conn, PgBase
+from enclave_kms.store._pg_rows import KEY_SELECT, key_from_row, material_from_row
+
+__all__ = ["TAG_UPSERT", "PgKeys"]
+
+_KEY_INSERT = (
+    "INSERT INTO keys (key_id, creation_date, key_state, description, key_usage, key_spec, "
+    "policy, current_version, deletion_date, pending_window_days, rotation_enabled, "
+    "rotation_period_days, next_rotation_date, on_demand_rotation_date) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+TAG_UPSERT = (
+    "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (%s, %s, %s) "
+    "ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = EXCLUDED.tag_value"
+)
+_RETURNING_KEY = KEY_SELECT.removeprefix("SELECT ").removesuffix(" FROM keys")
+_KEY_WITH_MATERIAL = (
+    "SELECT k.key_id, k.creation_date, k.key_state, k.description, k.key_usage, k.key_spec, "
+    "k.policy, k.current_version, k.deletion_date, k.pending_window_days, k.rotation_enabled, "
+    "k.rotation_period_days, k.next_rotation_date, k.on_demand_rotation_date, "
+    "v.version, v.wrapped FROM keys k"
+)
+
+
+def _check_changes(changes: Mapping[str, object]) -> dict[str, object]:
+    unknown = set(changes) - KEY_COLUMNS
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    return {n: bool(v) if n == "rotation_enabled" else v for n, v in changes.items()}
+
+
+def _set_clause(assignments: Mapping[str, object]) -> sql.Composed:
+    # Column names come from the KEY_COLUMNS whitelist and are quoted as identifiers.
+    parts = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in assignments]
+    return sql.SQL(", ").join([*parts, sql.SQL("epoch = epoch + 1")])
+
+
+class PgKeys(PgBase):
+    """``create_key`` … ``delete_keys_due``: every method that reads or changes a key."""
+
+    def create_key(
+        self,
+        key: KeyRecord,
+        material: MaterialRecord,
+        secret: bytes | bytearray,
+        tags: Sequence[tuple[str, str]],
+    ) -> None:
+        """Insert a key, its first material version and its tags in one transaction.
+
+        Raises:
+            DuplicateError: the key id (or material version) already exists.
+        """
+        wrapped = self._root.wrap(material.key_id, material.version, secret)
+
+        def tx(conn: Conn) -> None:
+            conn.execute(
+                _KEY_INSERT,
+                (
+                    key.key_id, key.creation_date, key.key_state, key.description,
+                    key.key_usage, key.key_spec, key.policy, key.current_version,
+                    key.deletion_date, key.pending_window_days, bool(key.rotation_enabled),
+                    key.rotation_period_days, key.next_rotation_date,
+                    key.on_demand_rotation_date,
+                ),
+            )  # fmt: skip
+            self._insert_material(conn, material, wrapped)
+            if tags:
+                with conn.cursor() as cur:
+                    cur.executemany(TAG_UPSERT, [(key.key_id, k, v) for k, v in tags])
+            self._touch(conn, [key.key_id])
+
+        self._run(tx)
+
+    @staticmethod
+    def _insert_material(conn: Conn, m: MaterialRecord, wrapped: bytes) -> None:
+        conn.execute(
+            "INSERT INTO key_versions (key_id, version, material_id, created, rotation_type, "
+            "wrapped) VALUES (%s, %s, %s, %s, %s, %s)",
+            (m.key_id, m.version, m.material_id, m.created, m.rotation_type, wrapped),
+        )
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        """Return the key, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(KEY_SELECT + " WHERE key_id = %s", (key_id,)).fetchone()
+        )
+        return None if row is None else key_from_row(row)
+
+    def list_keys(self, *, after: str | None, limit: int) -> Sequence[KeyRecord]:
+        """Return up to ``limit`` keys ordered by key id (byte order), starting after ``after``."""
+        rows = self._read(
+            lambda c: c.execute(
+                KEY_SELECT + " WHERE key_id > %s ORDER BY key_id LIMIT %s", (after or "", limit)
+            ).fetchall()
+        )
+        return [key_from_row(r) for r in rows]
+
+    def update_key(self, key_id: str, changes: Mapping[str, object]) -> KeyRecord:
+        """Change fields in ``KEY_COLUMNS`` atomically and return the new record.
+
+        Raises:
+            ValueError: a field outside ``KEY_COLUMNS``.
+            RecordNotFoundError: no such key (for example deleted by another replica).
+        """
+        assignments = _check_changes(changes)
+        if not assignments:
+            found = self.get_key(key_id)
+            if found is None:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            return found
+
+        def tx(conn: Conn) -> KeyRecord:
+            query = sql.SQL("UPDATE keys SET {} WHERE key_id = %s RETURNING {}").format(
+                _set_clause(assignments), sql.SQL(_RETURNING_KEY)
+            )
+            row = conn.execute(query, (*assignments.values(), key_id)).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            self._touch(conn, [key_id])
+            return key_from_row(row)
+
+        return self._run(tx)
+
+    def rotate_key(
+        self,
+        key_id: str,
+        *,
+        material_id: str,
+        secret: bytes | bytearray,
+        created: datetime,
+        rotation_type: str,
+        changes: Mapping[str, object],
+        only_if_due_at: datetime | None = None,
+    ) -> MaterialRecord | None:
+        """Add the next material version, make it current and apply ``changes`` atomically.
+
+        With ``only_if_due_at``, the due date is re-read under the key's row lock, so when
+        replicas race, the first rotates and the others see the new date and return ``None``.
+
+        Raises:
+            ValueError: a field outside ``KEY_COLUMNS``.
+            RecordNotFoundError: no such key.
+        """
+        assignments = _check_changes(changes)
+
+        def tx(conn: Conn) -> MaterialRecord | None:
+            # NO KEY UPDATE (not UPDATE): blocks other rotations and updates of this key but
+            # not the foreign-key checks of concurrent alias or tag writes.
+            row = conn.execute(
+                "SELECT next_rotation_date FROM keys WHERE key_id = %s FOR NO KEY UPDATE",
+                (key_id,),
+            ).fetchone()
+            if row is None:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            if only_if_due_at is not None and (row[0] is None or row[0] > only_if_due_at):
+                return None
+            top = conn.execute(
+                "SELECT max(version) FROM key_versions WHERE key_id = %s", (key_id,)
+            ).fetchone()
+            version = int(top[0] if top is not None and top[0] is not None else 0) + 1
+            material = MaterialRecord(key_id, version, material_id, created, rotation_type)
+            self._insert_material(conn, material, self._root.wrap(key_id, version, secret))
+            update = {"current_version": version, **assignments}
+            conn.execute(
+                sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(update)),
+                (*update.values(), key_id),
+            )
+            self._touch(conn, [key_id])
+            return material
+
+        return self._run(tx)
+
+    def get_material(self, key_id: str, version: int) -> bytearray:
+        """Return the plaintext backing material (overwrite it when done).
+
+        Raises:
+            RecordNotFoundError: no such key or version.
+            StoreError: the stored blob does not authenticate under the root key.
+        """
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT wrapped FROM key_versions WHERE key_id = %s AND version = %s",
+                (key_id, version),
+            ).fetchone()
+        )
+        if row is None:
+            raise RecordNotFoundError(f"key {key_id} has no material version {version}")
+        return self._unwrap(key_id, version, row[0])
+
+    def get_key_with_material(
+        self, key_id: str, version: int | None = None
+    ) -> tuple[KeyRecord, bytearray] | None:
+        """Read a key and one material version (default: current) in a single snapshot.
+
+        A ScheduleKeyDeletion, disable or deletion committed by another replica is either
+        entirely before this read or entirely after it: the state returned is the state
+        the material was read under.
+
+        Returns:
+            ``None`` if the key does not exist.
+
+        Raises:
+            RecordNotFoundError: the key exists but not that version.
+            StoreError: the stored blob does not authenticate under the root key.
+        """
+        row = self._read(
+            lambda c: c.execute(
+                _KEY_WITH_MATERIAL + " LEFT JOIN key_versions v ON v.key_id = k.key_id"
+                " AND v.version = COALESCE(%s, k.current_version) WHERE k.key_id = %s",
+                (version, key_id),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        key = key_from_row(row[:14])
+        if row[15] is None:
+            raise RecordNotFoundError(f"key {key_id} has no material version {version}")
+        return key, self._unwrap(key_id, int(row[14]), row[15])
+
+    def list_materials(self, key_id: str) -> Sequence[MaterialRecord]:
+        """Return every material version of the key, oldest first."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT key_id, version, material_id, created, rotation_type FROM key_versions "
+                "WHERE key_id = %s ORDER BY version",
+                (key_id,),
+            ).fetchall()
+        )
+        return [material_from_row(r) for r in rows]
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete the key; its material, aliases and tags go with it (ON DELETE CASCADE)."""
+
+        def tx(conn: Conn) -> None:
+            cur = conn.execute("DELETE FROM keys WHERE key_id = %s", (key_id,))
+            if cur.rowcount:
+                self._touch(conn, [key_id])
+
+        self._run(tx)
+
+    def delete_keys_due(self, now: datetime) -> Sequence[str]:
+        """Delete every PendingDeletion key whose deletion date has passed; return their ids.
+
+        Safe to run on every replica at once: each id is returned by exactly one caller, and
+        a key whose deletion was cancelled meanwhile is re-checked under its row lock and kept.
+        """
+
+        def tx(conn: Conn) -> list[str]:
+            # Rows are locked in key-id order, so two replicas never deadlock on each other.
+            rows = conn.execute(
+                "DELETE FROM keys WHERE key_id IN (SELECT key_id FROM keys "
+                "WHERE key_state = 'PendingDeletion' AND deletion_date <= %s "
+                "ORDER BY key_id FOR UPDATE) RETURNING key_id",
+                (now,),
+            ).fetchall()
+            ids = sorted(str(r[0]) for r in rows)
+            if ids:
+                self._touch(conn, ids)
+            return ids
+
+        return self._run(tx)

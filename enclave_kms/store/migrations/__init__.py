@@ -1,0 +1,5 @@
+"""Alembic migration scripts for the PostgreSQL store (applied by ``enclave-kms migrate``)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

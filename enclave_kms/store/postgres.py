@@ -1,0 +1,263 @@
+"""The PostgreSQL store: one shared database behind several ``enclave-kms serve`` replicas.
+
+Imported only when a ``postgresql://`` (or ``postgres://``) store URL is chosen; this module
+and its ``_pg_*`` helpers are the only importers of psycopg.
+
+* **Schema**: versioned with Alembic (``enclave-kms migrate --store URL`` →
+  :func:`enclave_kms.store._pg_migrate.migrate`). At start-up the store reads
+  ``alembic_version`` and raises :class:`SchemaVersionError` if the schema is missing, older
+  ("run enclave-kms migrate") or an unknown (newer) revision. It never migrates by itself.
+* **Connections**: a psycopg 3 pool (autocommit connections; explicit transactions for
+  multi-statement changes). Each session runs with ``TimeZone=UTC``, ``lock_timeout``,
+  ``statement_timeout`` and ``synchronous_commit=on``, so every change is flushed to the
+  server's WAL before the call returns.
+* **Concurrency** is settled by PostgreSQL, never by in-process locks: unique keys turn an
+  alias-create race into :class:`DuplicateError`; ``rotate_key`` locks the key row
+  (``SELECT … FOR NO KEY UPDATE``) and re-checks ``next_rotation_date`` under the lock, so a
+  due rotation happens once across replicas; ``delete_keys_due`` locks the due rows in key-id
+  order and deletes them in the same statement, so each id is returned by exactly one
+  replica; foreign keys with ``ON DELETE CASCADE`` make a key's deletion take its material,
+  aliases and tags with it, and make an alias or tag written for a vanished key fail with
+  :class:`RecordNotFoundError`. Deadlocks and serialization failures (SQLSTATE 40P01,
+  40001) are retried a bounded number of times, then surface as :class:`StoreBusyError`, as
+  do lock and statement timeouts and an exhausted pool.
+* **Cache invalidation across replicas**: every transaction that changes a key, its
+  material, tags or aliases also increments the single-row ``change_counter`` and, for key
+  changes, the key's ``epoch``, and sends ``NOTIFY enclave_kms_key_changed`` with the key id
+  or alias name as payload. All three become visible exactly when the change commits. A
+  replica that caches records calls :meth:`PostgresStore.change_counter` at most every
+  ``poll_interval`` seconds (one indexed single-row read) and drops its cache when the value
+  moved: its staleness is then bounded by ``poll_interval`` plus one round trip.
+  :meth:`PostgresStore.key_epoch` gives the same per key. (Backing material for a given key
+  id and version never changes, so caching it needs no invalidation.)
+* **Material at rest**: wrapped under the root key exactly as in the SQLite store
+  (AES-256-GCM, AAD = key id + version); the root key's check value is kept in ``meta`` and
+  verified at start-up, so a changed root key is a clear error, not garbage. Plaintext
+  material is returned in a ``bytearray`` the caller should overwrite; Python cannot
+  guarantee that no other copy remains in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from enclave_kms._rootkey import RootKey
+from enclave_kms.audit import AuditRecord
+from enclave_kms.store._interface import AliasRecord, RecordNotFoundError, Store, StoreError
+from enclave_kms.store._pg_base import CHANGE_CHANNEL, Conn
+from enclave_kms.store._pg_keys import TAG_UPSERT, PgKeys
+from enclave_kms.store._pg_rows import ALIAS_SELECT, AUDIT_SELECT, alias_from_row, audit_from_row
+from enclave_kms.store._pg_schema import HEAD_REVISION
+
+__all__ = ["CHANGE_CHANNEL", "SCHEMA_REVISION", "PostgresStore", "open_store"]
+
+SCHEMA_REVISION = HEAD_REVISION
+
+_AUDIT_INSERT = (
+    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
+    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s)"
+)
+
+
+class PostgresStore(PgKeys):
+    """A :class:`~enclave_kms.store.Store` on a shared PostgreSQL database.
+
+    Args:
+        url: a libpq URL, ``postgresql://user:password@host:port/dbname?sslmode=...``.
+        root_key: wraps backing material; checked against the stored check value.
+        min_connections: connections the pool keeps open.
+        max_connections: the most connections the pool opens.
+        pool_timeout: seconds to wait for a free pooled connection (then StoreBusyError).
+        connect_timeout: seconds to wait for the first connection at start-up.
+        lock_timeout: seconds a statement waits for a row lock (then StoreBusyError).
+        statement_timeout: seconds any statement may run (then StoreBusyError).
+        max_attempts: tries for a transaction that hits a deadlock or serialization failure.
+        sleep: waits between those tries (a parameter so tests can pin it).
+
+    Raises:
+        RootKeyMismatchError: the root key is not the one the database was created with.
+        SchemaVersionError: no schema, an older one, or an unknown (newer) revision.
+        StoreError: the database cannot be reached.
+    """
+
+    # --- aliases ------------------------------------------------------------------------------
+
+    def create_alias(self, alias: AliasRecord) -> None:
+        """Insert an alias.
+
+        Raises:
+            DuplicateError: the name exists (also when another replica won the race).
+            RecordNotFoundError: the target key does not exist.
+        """
+
+        def tx(conn: Conn) -> None:
+            conn.execute(
+                "INSERT INTO aliases (alias_name, target_key_id, creation_date, last_updated) "
+                "VALUES (%s, %s, %s, %s)",
+                (alias.alias_name, alias.target_key_id, alias.creation_date,
+                 alias.last_updated_date),
+            )  # fmt: skip
+            self._touch(conn, [alias.alias_name])
+
+        self._run(tx)
+
+    def get_alias(self, alias_name: str) -> AliasRecord | None:
+        """Return the alias, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(ALIAS_SELECT + " WHERE alias_name = %s", (alias_name,)).fetchone()
+        )
+        return None if row is None else alias_from_row(row)
+
+    def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
+        """Point an alias at another key.
+
+        Raises:
+            RecordNotFoundError: no such alias (for example deleted concurrently), or no
+                such target key.
+        """
+
+        def tx(conn: Conn) -> None:
+            cur = conn.execute(
+                "UPDATE aliases SET target_key_id = %s, last_updated = %s WHERE alias_name = %s",
+                (target_key_id, now, alias_name),
+            )
+            if cur.rowcount == 0:
+                raise RecordNotFoundError(f"alias {alias_name} does not exist")
+            self._touch(conn, [alias_name])
+
+        self._run(tx)
+
+    def delete_alias(self, alias_name: str) -> None:
+        """Delete an alias.
+
+        Raises:
+            RecordNotFoundError: no such alias.
+        """
+
+        def tx(conn: Conn) -> None:
+            cur = conn.execute("DELETE FROM aliases WHERE alias_name = %s", (alias_name,))
+            if cur.rowcount == 0:
+                raise RecordNotFoundError(f"alias {alias_name} does not exist")
+            self._touch(conn, [alias_name])
+
+        self._run(tx)
+
+    def list_aliases(
+        self, *, target_key_id: str | None, after: str | None, limit: int
+    ) -> Sequence[AliasRecord]:
+        """Return up to ``limit`` aliases ordered by name (byte order), optionally one key's."""
+        query = ALIAS_SELECT + " WHERE alias_name > %s"
+        args: list[object] = [after or ""]
+        if target_key_id is not None:
+            query += " AND target_key_id = %s"
+            args.append(target_key_id)
+        query += " ORDER BY alias_name LIMIT %s"
+        args.append(limit)
+        rows = self._read(lambda c: c.execute(query, args).fetchall())
+        return [alias_from_row(r) for r in rows]
+
+    # --- tags ---------------------------------------------------------------------------------
+
+    def put_tags(self, key_id: str, tags: Sequence[tuple[str, str]]) -> None:
+        """Add or overwrite tags in one transaction.
+
+        Raises:
+            RecordNotFoundError: no such key.
+        """
+
+        def tx(conn: Conn) -> None:
+            cur = conn.execute("UPDATE keys SET epoch = epoch + 1 WHERE key_id = %s", (key_id,))
+            if cur.rowcount == 0:
+                raise RecordNotFoundError(f"key {key_id} does not exist")
+            if tags:
+                with conn.cursor() as c:
+                    c.executemany(TAG_UPSERT, [(key_id, k, v) for k, v in tags])
+            self._touch(conn, [key_id])
+
+        self._run(tx)
+
+    def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        """Remove tags (missing tag keys, and a missing key, are ignored)."""
+
+        def tx(conn: Conn) -> None:
+            cur = conn.execute(
+                "DELETE FROM tags WHERE key_id = %s AND tag_key = ANY(%s)", (key_id, list(tag_keys))
+            )
+            if cur.rowcount:
+                conn.execute("UPDATE keys SET epoch = epoch + 1 WHERE key_id = %s", (key_id,))
+                self._touch(conn, [key_id])
+
+        self._run(tx)
+
+    def list_tags(self, key_id: str) -> Sequence[tuple[str, str]]:
+        """Return the key's tags ordered by tag key (byte order)."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT tag_key, tag_value FROM tags WHERE key_id = %s ORDER BY tag_key",
+                (key_id,),
+            ).fetchall()
+        )
+        return [(str(k), str(v)) for k, v in rows]
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append an audit record (one autocommit INSERT, durable like every other write)."""
+        params = (
+            record.time, record.operation, record.outcome, record.principal_arn,
+            record.caller_account, record.key_arn, record.access_key_id,
+            json.dumps(list(record.encryption_context_keys)),
+            record.attestation_module_id, record.attestation_image_digest,
+            json.dumps(list(record.attestation_pcrs)), record.deny_reason, bool(record.dry_run),
+        )  # fmt: skip
+        self._read(lambda c: c.execute(_AUDIT_INSERT, params))
+
+    def query_audit(
+        self, *, since: datetime | None, key_arn: str | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        query = AUDIT_SELECT + " WHERE true"
+        args: list[object] = []
+        if since is not None:
+            query += " AND time >= %s"
+            args.append(since)
+        if key_arn is not None:
+            query += " AND key_arn = %s"
+            args.append(key_arn)
+        query += " ORDER BY seq LIMIT %s"
+        args.append(limit)
+        rows = self._read(lambda c: c.execute(query, args).fetchall())
+        return [audit_from_row(r) for r in rows]
+
+
+def open_store(url: str, root_key: RootKey, **options: Any) -> PostgresStore:
+    """Open the PostgreSQL store at ``url`` (the schema must already be migrated).
+
+    Args:
+        url: ``postgresql://`` or ``postgres://`` URL.
+        root_key: the root key shared by every replica (it must come from
+            ``ENCLAVE_KMS_ROOT_KEY`` or a key file, never be generated per replica).
+        **options: keyword arguments of :class:`PostgresStore`.
+
+    Returns:
+        The open store.
+
+    Raises:
+        RootKeyMismatchError: the root key is not the one the database was created with.
+        SchemaVersionError: the schema is missing, older or newer than this build.
+        StoreError: the URL is not a PostgreSQL URL or the database cannot be reached.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StoreError("the store URL must start with postgresql:// or postgres://")
+    return PostgresStore(url, root_key, **options)
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: PostgresStore) -> Store:
+        # mypy proves here that PostgresStore satisfies the Store protocol.
+        return store
