@@ -27,6 +27,10 @@ test: lint
 run: $(STAMP)
 	$(BIN)/enclave-kms serve --data-dir .enclave-kms
 
+# The whole Nitro flow on one machine: KMS server, proxy, attested enclave, refused impostor.
+demo: $(STAMP)
+	$(BIN)/enclave-kms demo
+
 # Each benchmark compares against its peer or the unavoidable crypto in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/verify.py

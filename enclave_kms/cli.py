@@ -31,6 +31,8 @@ __all__ = ["SUBCOMMAND_MODULES", "main"]
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "enclave_kms.proxy.cli",
     "enclave_kms.enclave.cli",
+    "enclave_kms.store._pg_cli",
+    "enclave_kms._demo.cli",
 )
 
 
