@@ -94,6 +94,14 @@ class _Principals:
             return True
         if who.role is not None and who.role in self.roles:
             return True
+        # An account principal delegates to the account's IAM policies (AWS KMS developer
+        # guide, "Allows access to the AWS account and enables IAM policies"). This service
+        # has no IAM, so identity policies grant nothing: the account principal admits the
+        # account's root user only, and every other identity must be named in the key policy.
+        # Matching every identity of the account instead would let any credential the parent
+        # holds rewrite an attestation-gated policy.
+        if who.principal_arn != f"arn:{who.partition}:iam::{who.account_id}:root":
+            return False
         return (None, who.account_id) in self.accounts or (
             who.partition,
             who.account_id,

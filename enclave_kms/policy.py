@@ -14,9 +14,12 @@ Parse once, evaluate many times::
 Evaluation follows the IAM User Guide's policy evaluation logic for a resource-based policy on
 its own: an explicit ``Deny`` wins, then any ``Allow``, otherwise an implicit deny.
 
-Principals. There is no IAM behind this service, so the account principal
-(``"arn:aws:iam::<acct>:root"`` or ``"<acct>"``), which in AWS delegates to the account's IAM
-policies, matches every principal of that account (``request.account_id``). A role ARN matches
+Principals. The account principal (``"arn:aws:iam::<acct>:root"`` or ``"<acct>"``) in AWS
+delegates to the account's IAM policies. There is no IAM behind this service, so identity
+policies grant nothing: the account principal admits the account's root user only, and every
+other identity (users, roles) must be named in the key policy. This is the secure reading: were
+the account principal to match every identity, any credential a parent instance holds could
+rewrite an attestation-gated key policy. A role ARN matches
 that role's sessions (``arn:aws:sts::<acct>:assumed-role/<name>/<session>``), as in AWS.
 ``Service`` principals are accepted and never match (requests here come from IAM identities).
 ``NotPrincipal`` is rejected: its AWS semantics depend on the identity chain of the session,

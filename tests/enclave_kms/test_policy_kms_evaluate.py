@@ -90,12 +90,17 @@ def test_sidless_statement_named_by_position() -> None:
     [
         ("*", ALICE, ACCOUNT, True),
         ({"AWS": "*"}, f"arn:aws:iam::{OTHER}:user/eve", OTHER, True),
-        ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, ALICE, ACCOUNT, True),
+        # The account principal delegates to IAM, which this service does not have: it admits
+        # the account's root user only, never other identities of the account.
+        ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, ALICE, ACCOUNT, False),
         ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, True),
         ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, f"arn:aws:iam::{OTHER}:user/eve", OTHER, False),
         ({"AWS": f"arn:aws-cn:iam::{ACCOUNT}:root"}, ALICE, ACCOUNT, False),  # other partition
-        ({"AWS": ACCOUNT}, ALICE, ACCOUNT, True),
-        ({"AWS": [OTHER, ACCOUNT]}, ALICE, ACCOUNT, True),
+        ({"AWS": ACCOUNT}, ALICE, ACCOUNT, False),
+        ({"AWS": ACCOUNT}, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, True),
+        ({"AWS": [OTHER, ACCOUNT]}, ALICE, ACCOUNT, False),
+        ({"AWS": [OTHER, ACCOUNT]}, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, True),
+        ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, f"arn:aws:iam::{OTHER}:root", OTHER, False),
         ({"AWS": OTHER}, ALICE, ACCOUNT, False),
         ({"AWS": ALICE}, ALICE, ACCOUNT, True),
         ({"AWS": ALICE}, f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT, False),
@@ -177,9 +182,11 @@ def test_statement_without_action_has_no_effect() -> None:
     assert evaluate(policy, _req()) == PolicyDecision(False, "no statement allows", None)
 
 
-def test_default_policy_allows_account_principals_only() -> None:
+def test_default_policy_allows_the_account_root_only() -> None:
     policy = KeyPolicy.parse(default_key_policy(ACCOUNT))
-    assert evaluate(policy, _req(action="kms:PutKeyPolicy")).allowed
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+    assert evaluate(policy, _req(principal=root, action="kms:PutKeyPolicy")).allowed
+    assert not evaluate(policy, _req(action="kms:PutKeyPolicy")).allowed  # alice: not named
     assert not evaluate(policy, _req(principal=f"arn:aws:iam::{OTHER}:root", account=OTHER)).allowed
 
 
@@ -228,5 +235,8 @@ def test_lockout_safety_check() -> None:
     with pytest.raises(MalformedPolicyDocumentException, match="will not allow you to update"):
         check_lockout_safety(policy, _req(action="kms:CreateKey"))
     admin = KeyPolicy.parse(default_key_policy(ACCOUNT))
-    decision = check_lockout_safety(admin, _req(action="kms:CreateKey"))
+    with pytest.raises(MalformedPolicyDocumentException, match="will not allow you to update"):
+        check_lockout_safety(admin, _req(action="kms:CreateKey"))  # alice is not the root user
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+    decision = check_lockout_safety(admin, _req(principal=root, action="kms:CreateKey"))
     assert decision.matched_sid == "Enable IAM User Permissions"

@@ -229,9 +229,11 @@ def test_key_policy_round_trip_and_enforcement(service: KmsService) -> None:
     assert default.policy_name == "default" and ACCOUNT in (default.policy or "")
     names = service.list_key_policies(ROOT_CALLER, ListKeyPoliciesRequest(key_id=kid))
     assert names.policy_names == ("default",)
-    # The account principal would match every principal of the account (it delegates to IAM),
-    # so this policy names roles: the admin role keeps admin rights, the app may only Encrypt.
+    # The default policy admits the account's root user only (the account principal delegates
+    # to IAM, which this service does not have): a role must be named to get rights.
     admin = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:role/admin", account_id=ACCOUNT)
+    with pytest.raises(AccessDeniedException):
+        service.describe_key(admin, DescribeKeyRequest(key_id=kid))
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -258,7 +260,14 @@ def test_key_policy_round_trip_and_enforcement(service: KmsService) -> None:
             },
         ],
     }
-    service.put_key_policy(admin, PutKeyPolicyRequest(key_id=kid, policy=json.dumps(policy)))
+    # The root user hands administration to the admin role (bypassing the lockout check,
+    # since the new policy no longer names the root user).
+    service.put_key_policy(
+        ROOT_CALLER,
+        PutKeyPolicyRequest(
+            key_id=kid, policy=json.dumps(policy), bypass_policy_lockout_safety_check=True
+        ),
+    )
     service.describe_key(admin, DescribeKeyRequest(key_id=kid))
     service.encrypt(APP_CALLER, EncryptRequest(key_id=kid, plaintext=b"x"))
     with pytest.raises(AccessDeniedException) as denied:

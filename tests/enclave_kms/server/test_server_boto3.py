@@ -249,8 +249,24 @@ def test_unknown_key_wrong_context_and_other_principals(server: RunningServer, k
         kms.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "other"})
     assert error_code(info) == "InvalidCiphertextException"
 
-    # bob is a user of the same account; the default key policy delegates to the account.
+    # bob is a user of the same account. The default key policy names the account principal,
+    # which admits the root user only (there is no IAM to delegate to): bob must be named.
     bob = client(server, BOB_KEY, BOB_SECRET)
+    with pytest.raises(ClientError) as info:
+        bob.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "v"})
+    assert error_code(info) == "AccessDeniedException"
+    key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    policy["Statement"].append(
+        {
+            "Sid": "BobDecrypts",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"},
+            "Action": "kms:Decrypt",
+            "Resource": key_arn,
+        }
+    )
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
     assert bob.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "v"})["Plaintext"] == b"x"
 
 
