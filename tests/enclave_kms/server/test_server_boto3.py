@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,13 +277,11 @@ def test_wrong_secret_through_boto3_is_invalid_signature(server: RunningServer) 
     assert error_code(info) == "InvalidSignatureException"
 
 
-README_EXAMPLE = """\
-import boto3
-kms = boto3.client("kms", endpoint_url="http://127.0.0.1:4599", region_name="us-east-1")
-key_id = kms.create_key(Description="demo")["KeyMetadata"]["KeyId"]
-data_key = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
-assert kms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]
-"""
+def readme_boto3_example() -> str:
+    """The README's boto3 example, read from README.md so the two cannot drift apart."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    return next(b for b in blocks if b.startswith("import boto3\nkms = boto3.client("))
 
 
 def test_readme_example(
@@ -294,8 +293,9 @@ def test_readme_example(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    code = README_EXAMPLE.replace("http://127.0.0.1:4599", server.endpoint)
-    assert len(README_EXAMPLE.splitlines()) == 5
+    example = readme_boto3_example()
+    assert len(example.splitlines()) == 5
+    code = example.replace("http://127.0.0.1:4599", server.endpoint)
     exec(compile(code, "README", "exec"), {})  # noqa: S102 - running the documented snippet
 
 
