@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lint test run demo bench clean
+.PHONY: venv lint test run demo bench fuzz clean
 
 venv: $(STAMP)
 
@@ -38,5 +38,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/server.py
 
+# Coverage-guided fuzzing of every parser that reads untrusted bytes (tests/fuzz/).
+# FUZZ_SECONDS per target; FUZZ_TARGETS to pick; FUZZ_ARGS for extra libFuzzer flags.
+# Corpus and crashes go to .fuzz/<target>/; it stops at the first crash.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= attestation cms ciphertext wire
+FUZZ_ARGS    ?=
+
+fuzz: $(STAMP)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s (corpus and crashes in .fuzz/$$t/)"; \
+	  $(BIN)/python tests/fuzz/fuzz_$$t.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 $(FUZZ_ARGS); \
+	done
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz
