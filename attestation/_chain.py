@@ -148,11 +148,16 @@ class ChainValidator:
             # spec §5 steps 4-6: validity of each certificate, basicConstraints/pathLen and
             # keyUsage, and PKIX path validation against the pinned anchors.
             chain = tuple(verifier.verify(leaf, candidates).chain)
+            leaf_key = chain[0].public_key()
         except _X509VerificationError as exc:
             if _EXPIRED_MARKER in str(exc):
                 raise CertificateExpiredError(f"certificate chain: {exc}") from None
             raise CertificateChainError(f"certificate chain: {exc}") from None
-        leaf_key = chain[0].public_key()
+        except ValueError as exc:
+            # cryptography parses some fields (names, attributes, keys) only when first used,
+            # so a certificate that loaded can still be malformed inside: found by fuzzing
+            # (fixtures/fuzz/regressions/attestation/). It cannot be chained, so the chain fails.
+            raise CertificateChainError(f"malformed certificate in the chain: {exc}") from None
         if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or not isinstance(
             leaf_key.curve, ec.SECP384R1
         ):
