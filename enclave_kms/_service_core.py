@@ -8,6 +8,13 @@ has passed is deleted the next time anything looks it up or lists keys; a key wh
 rotation is due is rotated the next time it is resolved while Enabled (one new version even if
 several periods passed; the next date is then counted from now). Both are re-checked inside a
 store transaction, so several processes do it once.
+
+Caches and staleness (several processes or replicas share the store): backing material per
+(key, version) never changes and parsed policies are keyed by their text, so neither can be
+stale. Key records and aliases are cached in a :class:`~enclave_kms._service_cache.RecordCache`
+that polls the store's change counter, and only where bounded staleness is acceptable (see
+:data:`CACHED_KEY_OPERATIONS` and the ``KmsService`` docstring); everything else reads the key
+straight from the store.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +34,7 @@ from attestation import Verifier
 from enclave_kms import _ciphertext
 from enclave_kms._keyids import key_arn, parse_key_id
 from enclave_kms._keymaterial import KEY_SPECS, generate_kms_key_material, zero
+from enclave_kms._service_cache import DEFAULT_CACHE_POLL_INTERVAL, RecordCache
 from enclave_kms._service_recipient import (
     RecipientError,
     VerifiedRecipient,
@@ -45,13 +54,54 @@ from enclave_kms.model import Caller, KeyMetadata, KeyState, RecipientInfo
 from enclave_kms.policy import AuthorizationRequest, KeyPolicy, KeyPolicyAccessDenied, authorize
 from enclave_kms.store import KeyRecord, Store, StoreBusyError, StoreError
 
-__all__ = ["Clock", "OpContext", "ServiceCore"]
+__all__ = [
+    "CACHED_KEY_OPERATIONS",
+    "DEFAULT_CACHE_POLL_INTERVAL",
+    "MUTATING_OPERATIONS",
+    "Clock",
+    "OpContext",
+    "ServiceCore",
+]
 
 _log = logging.getLogger("enclave_kms.service")
 
 Clock = Callable[[], datetime]
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 _POLICY_CACHE_SIZE = 256
+# Read-only operations that may answer from a key record up to one cache poll interval (plus
+# a round trip) old, as AWS KMS itself is eventually consistent for them. Cryptographic
+# operations and every change read the key from the store on each call.
+CACHED_KEY_OPERATIONS = frozenset(
+    {
+        "DescribeKey",
+        "GetKeyPolicy",
+        "ListKeyPolicies",
+        "GetKeyRotationStatus",
+        "ListKeyRotations",
+        "ListResourceTags",
+    }
+)
+# Operations that may change a key, its policy, tags or aliases: this process's caches are
+# dropped when one finishes (whatever its outcome), so it always reads its own writes.
+MUTATING_OPERATIONS = frozenset(
+    {
+        "CreateKey",
+        "EnableKey",
+        "DisableKey",
+        "UpdateKeyDescription",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "TagResource",
+        "UntagResource",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "PutKeyPolicy",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+    }
+)
 
 
 def _utc_now() -> datetime:
@@ -96,6 +146,8 @@ class ServiceCore:
         recipient_max_age: timedelta | None = None,
         audit: AuditSink | None = None,
         material_cache_size: int = 1024,
+        cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not account_id.isdigit() or len(account_id) != 12:
             raise ValueError("account_id must be 12 digits")
@@ -114,6 +166,7 @@ class ServiceCore:
         # Parsed policies keyed by their text: a PutKeyPolicy (in any process) changes the
         # text, so a changed policy is never served from the cache.
         self._policies: OrderedDict[str, KeyPolicy] = OrderedDict()
+        self._records = RecordCache(store, poll_interval=cache_poll_interval, monotonic=monotonic)
 
     # --- time, ids, audit ------------------------------------------------------------------
 
@@ -155,6 +208,8 @@ class ServiceCore:
             _log.exception("internal error in %s", name)
             raise KMSInternalException("An internal error occurred.") from None
         finally:
+            if name in MUTATING_OPERATIONS:
+                self._records.invalidate()
             self._write_audit(op, outcome)
 
     def _write_audit(self, op: OpContext, outcome: str) -> None:
@@ -199,7 +254,9 @@ class ServiceCore:
         ref = parse_key_id(text, region=self.region, account_id=self.account_id,
                            allow_alias=allow_alias)  # fmt: skip
         if ref.kind == "alias":
-            alias = self._store.get_alias(ref.value)
+            # Alias targets come from the cache (bounded-stale, like AWS's own alias
+            # propagation); the key they name is then read as the operation requires.
+            alias = self._records.alias(ref.value)
             if alias is None:
                 raise NotFoundException(
                     f"Alias arn:aws:kms:{self.region}:{self.account_id}:{ref.value} is not found."
@@ -211,7 +268,12 @@ class ServiceCore:
 
     def _load_key(self, op: OpContext, key_id: str) -> KeyRecord:
         arn = self._arn(key_id)
-        key = self._store.get_key(key_id)
+        if op.operation in CACHED_KEY_OPERATIONS:
+            key = self._records.key(key_id)
+        else:
+            # Read through: the state every crypto operation and change decides on is the
+            # committed state at this read, whatever another replica did a moment ago.
+            key = self._store.get_key(key_id)
         now = op.time
         if (
             key is not None
@@ -221,6 +283,7 @@ class ServiceCore:
         ):
             self._store.delete_keys_due(now)
             self._forget_key_material(key_id)
+            self._records.invalidate()
             key = None
         if key is None:
             raise NotFoundException(f"Key '{arn}' does not exist")
@@ -254,6 +317,7 @@ class ServiceCore:
             )
         finally:
             zero(secret)
+            self._records.invalidate()
         fresh = self._store.get_key(key.key_id)
         if fresh is None:
             raise NotFoundException(f"Key '{self._arn(key.key_id)}' does not exist")
@@ -358,13 +422,34 @@ class ServiceCore:
     # --- material and blobs ---------------------------------------------------------------------
 
     def _material(self, key_id: str, version: int) -> bytes:
+        """Backing material for a cryptographic operation on an Enabled key.
+
+        The caller has just read the key's state from the store. On a cache miss the
+        material is read together with the key's state in one snapshot and the state is
+        checked again, so a key disabled, scheduled for deletion or deleted by another
+        process between the two reads is refused, never used (and never reported as an
+        internal error).
+
+        Raises:
+            NotFoundException: the key no longer exists.
+            DisabledException / KMSInvalidStateException: the key is no longer Enabled.
+            RecordNotFoundError: the key has no such version.
+        """
         cache_key = (key_id, version)
         with self._cache_lock:
             found = self._materials.get(cache_key)
             if found is not None:
                 self._materials.move_to_end(cache_key)
                 return bytes(found)
-        secret = self._store.get_material(key_id, version)
+        both = self._store.get_key_with_material(key_id, version)
+        if both is None:
+            raise NotFoundException(f"Key '{self._arn(key_id)}' does not exist")
+        current, secret = both
+        try:
+            self._require_enabled(current)
+        except KmsError:
+            zero(secret)
+            raise
         with self._cache_lock:
             self._materials[cache_key] = secret
             while len(self._materials) > self._material_cache_size:

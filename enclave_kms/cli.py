@@ -41,6 +41,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="store, credentials and audit directory")
     parser.add_argument("--region", help="region for ARNs and the SigV4 scope (us-east-1)")
     parser.add_argument("--account-id", help="12-digit account that owns the keys")
+    parser.add_argument(
+        "--store",
+        dest="store_url",
+        metavar="URL",
+        help="postgresql://user@host:port/db: use this shared PostgreSQL store (migrated with "
+        "`enclave-kms migrate --store URL`; the root key must come from "
+        "ENCLAVE_KMS_ROOT_KEY_FILE or ENCLAVE_KMS_ROOT_KEY) instead of SQLite in the data "
+        "directory; default $ENCLAVE_KMS_STORE_URL. Prefer a libpq password file or "
+        "PGPASSWORD to a password in the URL",
+    )
 
 
 def _serve_parser(sub: Any) -> None:
@@ -81,7 +91,7 @@ def _audit_parser(sub: Any) -> None:
 
 
 _SETTING_FLAGS = (
-    "host", "port", "workers", "data_dir", "region", "account_id", "trust_roots",
+    "host", "port", "workers", "data_dir", "store_url", "region", "account_id", "trust_roots",
     "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "log_level",
     "insecure_accept_any_credentials",
 )  # fmt: skip
@@ -98,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from enclave_kms.server import _factory
+    from enclave_kms.service import describe_store
 
     settings = _settings(args)
     logging.basicConfig(
@@ -115,7 +126,8 @@ def _serve(args: argparse.Namespace) -> int:
     endpoint = f"http://{settings.host}:{settings.port}"
     print(
         f"enclave-kms: AWS KMS JSON API at {endpoint} (region {settings.region}, account "
-        f"{settings.account_id}); access keys in {settings.resolved_credentials_file}.\n"
+        f"{settings.account_id}); keys in {describe_store(settings.data_dir, settings.store_url)}; "
+        f"access keys in {settings.resolved_credentials_file}.\n"
         f"  AWS CLI: aws kms list-keys --endpoint-url {endpoint}\n"
         f'  boto3:   boto3.client("kms", endpoint_url="{endpoint}", '
         f'region_name="{settings.region}")',
@@ -131,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         # Create the root key and the store schema once, here, before the workers start:
         # workers opening a fresh data directory at the same moment would race to create them.
+        # (For PostgreSQL this checks the schema and root key once, so a bad start fails here.)
         _factory.open_configured_service(settings).close()
         _factory.export_settings(settings)
         uvicorn.run(

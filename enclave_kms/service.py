@@ -13,6 +13,10 @@ Construction::
     # or, for the server and CLI:
     service = open_service(data_dir, region="eu-west-1", account_id="111122223333")
 
+Several processes on one store (uvicorn workers on one SQLite file, or replicas on one
+PostgreSQL database) are supported; see :class:`KmsService` for what each one caches and how
+stale a cached answer can be.
+
 Not implemented: Sign/Verify (and so SIGN_VERIFY keys), HMAC keys, grants, imported key
 material, custom key stores and multi-Region keys; they answer UnsupportedOperationException
 or are absent from :data:`~enclave_kms.model.OPERATIONS`.
@@ -21,6 +25,7 @@ or are absent from :data:`~enclave_kms.model.OPERATIONS`.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,16 +35,19 @@ from cryptography import x509
 from attestation import Verifier
 from enclave_kms._rootkey import RootKeyError, RootKeyMismatchError, load_root_key
 from enclave_kms._service_aliases import AliasAndPolicyOperations
-from enclave_kms._service_core import Clock, _utc_now
+from enclave_kms._service_core import DEFAULT_CACHE_POLL_INTERVAL, Clock, _utc_now
 from enclave_kms._service_crypto import CryptoOperations
 from enclave_kms._service_rotation import RotationOperations
 from enclave_kms.audit import AuditRecord, AuditSink
-from enclave_kms.store import Store
+from enclave_kms.store import Store, StoreError
 
 __all__ = [
+    "DEFAULT_CACHE_POLL_INTERVAL",
     "KmsService",
     "RootKeyError",
     "RootKeyMismatchError",
+    "describe_store",
+    "is_postgres_url",
     "open_service",
 ]
 
@@ -60,9 +68,31 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations)
             limit; off by default).
         audit: the audit sink (default: the store).
         material_cache_size: how many decrypted backing-key versions to keep in memory.
+        cache_poll_interval: seconds between reads of the store's change counter (below).
+        monotonic: the clock that paces those reads (a parameter so tests can drive it).
+
+    Caches and consistency across processes and replicas:
+
+    * **Exact (read through on every call)**: every cryptographic operation (Encrypt,
+      Decrypt, ReEncrypt, GenerateDataKey*, GenerateDataKeyPair*, DeriveSharedSecret,
+      GetPublicKey) and every change reads the key record, with its state, policy and
+      current version, from the store. A DisableKey, ScheduleKeyDeletion, PutKeyPolicy or
+      rotation committed by another replica is honoured by the next call that starts after
+      it. When the backing material is not cached, it is read together with the key's state
+      in one snapshot (``get_key_with_material``) and the state is checked again.
+    * **Never stale**: backing material per (key, version) never changes, and parsed
+      policies are cached by their text, so neither needs invalidation.
+    * **Bounded-stale**: alias targets (for every operation that accepts an alias) and the
+      key record behind DescribeKey, GetKeyPolicy, ListKeyPolicies, GetKeyRotationStatus,
+      ListKeyRotations and ListResourceTags come from a per-process cache. Every backend
+      moves a change counter in the same transaction as any change to a key, its policy,
+      tags or aliases; the cache reads it at most every ``cache_poll_interval`` seconds and
+      drops everything when it moved. A change committed by another process is therefore
+      seen within ``cache_poll_interval`` plus one store round trip (about 1 s by default).
+      Changes made through this process are seen at once.
 
     Raises:
-        ValueError: ``account_id`` is not 12 digits.
+        ValueError: ``account_id`` is not 12 digits, or a negative ``cache_poll_interval``.
     """
 
     def __init__(
@@ -77,6 +107,8 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations)
         recipient_max_age: timedelta | None = None,
         audit: AuditSink | None = None,
         material_cache_size: int = 1024,
+        cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             store,
@@ -88,6 +120,8 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations)
             recipient_max_age=recipient_max_age,
             audit=audit,
             material_cache_size=material_cache_size,
+            cache_poll_interval=cache_poll_interval,
+            monotonic=monotonic,
         )
 
     def query_audit(
@@ -103,6 +137,24 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations)
         return self._store.query_audit(since=since, key_arn=key_arn, limit=limit)
 
 
+def is_postgres_url(url: str | None) -> bool:
+    """Whether a store URL selects the PostgreSQL store (``postgresql://`` or ``postgres://``)."""
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
+
+
+def describe_store(data_dir: Path | str, store_url: str | None = None) -> str:
+    """Where the service keeps its keys, for banners and messages (never a password)."""
+    if is_postgres_url(store_url):
+        from enclave_kms.store._pg_schema import describe_url
+
+        return describe_url(str(store_url))
+    if store_url:
+        return "an unsupported store URL"
+    from enclave_kms.store.sqlite import DB_FILE_NAME
+
+    return f"SQLite {Path(data_dir) / DB_FILE_NAME}"
+
+
 def open_service(
     data_dir: Path | str,
     *,
@@ -114,34 +166,69 @@ def open_service(
     environ: Mapping[str, str] | None = None,
     clock: Clock = _utc_now,
     recipient_max_age: timedelta | None = None,
+    store_url: str | None = None,
+    cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
 ) -> KmsService:
-    """Open the embedded service on a data directory (SQLite store + root key).
+    """Open the service on the embedded SQLite store, or on a shared PostgreSQL store.
 
     Args:
         data_dir: holds ``enclave-kms.sqlite3`` and, unless supplied, ``root.key`` (0600).
+            Unused by a PostgreSQL store.
         region: the region in key ARNs.
         account_id: the 12-digit account in key ARNs.
         trusted_roots: attestation trust anchors (default: the AWS Nitro root only).
         root_key: the 32-byte root key (else ``ENCLAVE_KMS_ROOT_KEY``, else
-            ``root_key_file`` / ``ENCLAVE_KMS_ROOT_KEY_FILE``, else ``<data_dir>/root.key``).
+            ``root_key_file`` / ``ENCLAVE_KMS_ROOT_KEY_FILE``, else, for SQLite only,
+            ``<data_dir>/root.key``, generated on first start).
         root_key_file: a file holding the root key.
         environ: the environment to read the root key from (default ``os.environ``).
         clock: the service clock.
         recipient_max_age: the optional attestation max age.
+        store_url: ``postgresql://…`` (or ``postgres://…``) selects the PostgreSQL store,
+            whose schema must have been created with ``enclave-kms migrate --store URL`` and
+            whose root key must be supplied (replicas share one database, so they must share
+            one key; none is generated). ``None`` selects SQLite under ``data_dir``.
+        cache_poll_interval: how often (seconds) the caches ask the store whether anything
+            changed; see :class:`KmsService`.
 
     Returns:
         The service; call ``close()`` when done.
 
     Raises:
-        RootKeyMismatchError: the root key is not the one the data directory was created with.
-        RootKeyError: a configured root key is unreadable or malformed.
-        SchemaVersionError: the store file has an unknown schema version.
+        RootKeyMismatchError: the root key is not the one the store was created with.
+        RootKeyError: a configured root key is unreadable or malformed, or a PostgreSQL
+            store was chosen without one.
+        SchemaVersionError: the store has no schema yet ("run enclave-kms migrate"), an
+            older one, or an unknown (newer) one.
+        StoreError: the store URL is not supported or the database cannot be reached.
     """
-    from enclave_kms.store.sqlite import SqliteStore
-
+    store: Store
     directory = Path(data_dir)
-    root = load_root_key(directory, key=root_key, key_file=root_key_file, environ=environ)
-    store = SqliteStore.in_directory(directory, root)
+    if is_postgres_url(store_url):
+        root = load_root_key(
+            None, key=root_key, key_file=root_key_file, environ=environ, generate=False
+        )
+        # Imported only here: the embedded store must work without psycopg installed.
+        try:
+            from enclave_kms.store.postgres import open_store
+        except ModuleNotFoundError as exc:
+            root.close()
+            raise StoreError(
+                f"the PostgreSQL store needs {exc.name}; install enclave-kms[postgres]"
+            ) from None
+        try:
+            store = open_store(str(store_url), root)
+        except BaseException:
+            root.close()
+            raise
+    elif store_url:
+        # Never echo the URL: it may carry a password.
+        raise StoreError("the store URL must start with postgresql:// or postgres://")
+    else:
+        from enclave_kms.store.sqlite import SqliteStore
+
+        root = load_root_key(directory, key=root_key, key_file=root_key_file, environ=environ)
+        store = SqliteStore.in_directory(directory, root)
     return KmsService(
         store,
         region=region,
@@ -149,4 +236,5 @@ def open_service(
         verifier=Verifier(trusted_roots=trusted_roots, clock=clock),
         clock=clock,
         recipient_max_age=recipient_max_age,
+        cache_poll_interval=cache_poll_interval,
     )

@@ -2,7 +2,8 @@
 
 :func:`app_from_environment` is the uvicorn factory (``--workers N``): each worker process builds
 its own app from the ``ENCLAVE_KMS_*`` environment that the parent exported, and opens its own
-connection to the shared SQLite store (WAL mode and a busy timeout make that safe).
+connections to the store: the shared SQLite file (WAL mode and a busy timeout make that safe)
+or the shared PostgreSQL database (``store_url``), exactly as separate replicas would.
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ def ensure_credentials(
 
 
 def open_configured_service(settings: ServerSettings) -> Any:
-    """Open the core service over the data directory with the configured trust roots.
+    """Open the core service on the configured store with the configured trust roots.
 
     Raises:
         ValidationException: a trust-root file cannot be read.
-        KmsError: the core refused to open the store.
+        RootKeyError: the root key is missing (PostgreSQL), malformed or not the store's.
+        StoreError: the store cannot be opened (for PostgreSQL: unreachable, or a missing or
+            old schema, with a message telling the operator to run ``enclave-kms migrate``).
     """
     from attestation.errors import AttestationError
     from attestation.roots import aws_nitro_root, load_pem_root
@@ -98,12 +101,15 @@ def open_configured_service(settings: ServerSettings) -> Any:
     kwargs: dict[str, Any] = {}
     if settings.recipient_max_age_seconds is not None:
         kwargs["recipient_max_age"] = timedelta(seconds=settings.recipient_max_age_seconds)
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.store_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return open_service(
         settings.data_dir,
         region=settings.region,
         account_id=settings.account_id,
         trusted_roots=roots,
+        store_url=settings.store_url,
+        cache_poll_interval=settings.cache_poll_interval,
         **kwargs,
     )
 

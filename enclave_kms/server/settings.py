@@ -10,6 +10,8 @@ Example TOML (``enclave-kms serve --config kms.toml``)::
     data_dir = "/var/lib/enclave-kms"
     region = "eu-west-1"
     trust_roots = ["/etc/enclave-kms/test-root.pem"]
+    # several replicas on one shared database (run `enclave-kms migrate --store URL` first):
+    # store_url = "postgresql://kms@db.internal:5432/kms?sslmode=verify-full"
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,7 +45,15 @@ class ServerSettings(BaseSettings):
     Attributes:
         host: address to listen on (loopback by default: exposing a KMS is a decision).
         port: TCP port.
-        data_dir: where the store, the credentials file and the audit log live.
+        data_dir: where the store, the credentials file and the audit log live (with a
+            ``store_url``, only the credentials file).
+        store_url: ``postgresql://user:password@host:port/db`` (or ``postgres://``) selects
+            the shared PostgreSQL store; unset selects the embedded SQLite store in
+            ``data_dir``. Kept out of the repr; messages show only host, port and database
+            (prefer a libpq password file or ``PGPASSWORD`` to a password in the URL).
+        cache_poll_interval: seconds between the service's checks of the store's change
+            counter; a change made by another replica is seen within this plus one round
+            trip.
         region: the region in key ARNs and the SigV4 credential scope.
         account_id: the 12-digit account that owns the keys.
         trust_roots: extra PEM root certificates for attestation documents (test roots); the
@@ -58,7 +68,8 @@ class ServerSettings(BaseSettings):
         service_in_threadpool: call the service in a worker thread instead of on the event
             loop. Off by default: with the embedded SQLite store a call is short and CPU-bound,
             and the thread hop cost about 40% of the throughput in ``bench/server.py``. Turn it
-            on for a store that waits on the network (PostgreSQL) or for long lock waits.
+            on for a store that waits on the network or for long lock waits; when not set
+            explicitly it is turned on with a PostgreSQL ``store_url``.
         insecure_accept_any_credentials: UNSAFE, for throwaway test runs: accept any
             well-formed SigV4 header without checking the signature.
         insecure_warning_interval: with the unsafe mode on, repeat the warning every N requests.
@@ -70,6 +81,8 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     data_dir: Path = Path(".enclave-kms")
+    store_url: str | None = Field(default=None, repr=False)
+    cache_poll_interval: float = Field(default=1.0, ge=0, le=3600)
     region: str = "us-east-1"
     account_id: str = "111122223333"
     trust_roots: tuple[Path, ...] = ()
@@ -88,6 +101,24 @@ class ServerSettings(BaseSettings):
         if not re.fullmatch(r"\d{12}", value):
             raise ValueError("account_id must be 12 digits")
         return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            # The value itself is never echoed: it may carry a password.
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @model_validator(mode="after")
+    def _threadpool_for_network_store(self) -> ServerSettings:
+        # Every PostgreSQL call waits on the network: on the event loop it would stall all
+        # other requests, so a shared store runs the service in worker threads by default.
+        if self.store_url and "service_in_threadpool" not in self.model_fields_set:
+            self.service_in_threadpool = True
+        return self
 
     @field_validator("region")
     @classmethod

@@ -6,6 +6,13 @@ multi-step change (create a key with its first version and tags, rotate, delete 
 its versions, aliases and tags) in one transaction. Backing key material is passed in and out
 in plaintext and encrypted at rest by the backend under the root key
 (:class:`enclave_kms._rootkey.RootKey`), bound to key id and version.
+
+Every backend behaves the same where databases would differ: an alias or tag written for a
+key that does not exist raises :class:`RecordNotFoundError` (never an orphan row); only a
+duplicate name or id is a :class:`DuplicateError`, any other constraint failure a plain
+:class:`StoreError`; and every committed change to a key, its material, aliases, tags or
+policy moves :meth:`Store.change_counter` in the same transaction, so several processes (or
+replicas) caching records can tell when to drop them.
 """
 
 from __future__ import annotations
@@ -159,6 +166,15 @@ class Store(Protocol):
     def get_material(self, key_id: str, version: int) -> bytearray:
         """Return the plaintext backing material; raises :class:`RecordNotFoundError`."""
 
+    def get_key_with_material(
+        self, key_id: str, version: int | None = None
+    ) -> tuple[KeyRecord, bytearray] | None:
+        """Return the key and one material version (default: current) read in one snapshot.
+
+        ``None`` if the key does not exist; :class:`RecordNotFoundError` if the version does
+        not. A state change committed elsewhere is entirely before or after this read.
+        """
+
     def list_materials(self, key_id: str) -> Sequence[MaterialRecord]:
         """Return every material version of the key, oldest first."""
 
@@ -170,13 +186,17 @@ class Store(Protocol):
 
     # --- aliases ----------------------------------------------------------------------------
     def create_alias(self, alias: AliasRecord) -> None:
-        """Insert an alias; raises :class:`DuplicateError` if the name exists."""
+        """Insert an alias.
+
+        Raises :class:`DuplicateError` if the name exists, :class:`RecordNotFoundError` if
+        the target key does not.
+        """
 
     def get_alias(self, alias_name: str) -> AliasRecord | None:
         """Return the alias, or ``None``."""
 
     def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
-        """Point an alias at another key; raises :class:`RecordNotFoundError`."""
+        """Point an alias at another key; :class:`RecordNotFoundError` if either is missing."""
 
     def delete_alias(self, alias_name: str) -> None:
         """Delete an alias; raises :class:`RecordNotFoundError`."""
@@ -188,7 +208,7 @@ class Store(Protocol):
 
     # --- tags -------------------------------------------------------------------------------
     def put_tags(self, key_id: str, tags: Sequence[tuple[str, str]]) -> None:
-        """Add or overwrite tags in one transaction."""
+        """Add or overwrite tags in one transaction; :class:`RecordNotFoundError` if no key."""
 
     def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
         """Remove tags (missing keys are ignored, as AWS does)."""
@@ -204,6 +224,10 @@ class Store(Protocol):
         self, *, since: datetime | None, key_arn: str | None, limit: int
     ) -> Sequence[AuditRecord]:
         """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+
+    # --- cache invalidation -------------------------------------------------------------------
+    def change_counter(self) -> int:
+        """Return a counter that moves with every committed change to keys, aliases or tags."""
 
     def close(self) -> None:
         """Release connections."""

@@ -13,6 +13,14 @@
   only serialises use of the connection between threads.
 * Backing material is stored wrapped under the root key (AES-256-GCM, AAD = key id + version);
   the root key's check value is kept in ``meta`` and checked when the store opens.
+* Cache invalidation, as in the PostgreSQL store: every transaction that changes a key, its
+  material, aliases, tags or policy also increments the ``change_counter`` row of ``meta``, so
+  the change and the new counter value become visible together; :meth:`SqliteStore.change_counter`
+  is one primary-key read, and covers several processes sharing the file.
+* Behaves like the PostgreSQL store where SQLite alone would differ: an alias or tag written
+  for a key that does not exist raises :class:`RecordNotFoundError` (checked inside the write
+  transaction, which holds the file's write lock), and only a unique or primary-key violation
+  is a :class:`DuplicateError` (a NOT NULL or CHECK violation is a plain :class:`StoreError`).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,97 +47,22 @@ from enclave_kms.store._interface import (
     StoreBusyError,
     StoreError,
 )
+from enclave_kms.store._sqlite_rows import (
+    DUPLICATE_ERRORS,
+    KEY_SELECT,
+    KEY_WITH_MATERIAL,
+    SCHEMA,
+    column_value,
+    dt_req,
+    key_from_row,
+    ts,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 SCHEMA_VERSION = 1
 DB_FILE_NAME = "enclave-kms.sqlite3"
 _T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (
-    key_id TEXT PRIMARY KEY, creation_date INTEGER NOT NULL, key_state TEXT NOT NULL,
-    description TEXT NOT NULL, key_usage TEXT NOT NULL, key_spec TEXT NOT NULL,
-    policy TEXT NOT NULL, current_version INTEGER NOT NULL, deletion_date INTEGER,
-    pending_window_days INTEGER, rotation_enabled INTEGER NOT NULL,
-    rotation_period_days INTEGER, next_rotation_date INTEGER, on_demand_rotation_date INTEGER
-);
-CREATE TABLE IF NOT EXISTS key_versions (
-    key_id TEXT NOT NULL, version INTEGER NOT NULL, material_id TEXT NOT NULL,
-    created INTEGER NOT NULL, rotation_type TEXT, wrapped BLOB NOT NULL,
-    PRIMARY KEY (key_id, version)
-);
-CREATE TABLE IF NOT EXISTS aliases (
-    alias_name TEXT PRIMARY KEY, target_key_id TEXT NOT NULL,
-    creation_date INTEGER NOT NULL, last_updated INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS aliases_by_key ON aliases (target_key_id);
-CREATE TABLE IF NOT EXISTS tags (
-    key_id TEXT NOT NULL, tag_key TEXT NOT NULL, tag_value TEXT NOT NULL,
-    PRIMARY KEY (key_id, tag_key)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, operation TEXT NOT NULL,
-    outcome TEXT NOT NULL, principal_arn TEXT NOT NULL, caller_account TEXT NOT NULL,
-    key_arn TEXT, access_key_id TEXT, ec_keys TEXT NOT NULL, att_module_id TEXT,
-    att_image_digest TEXT, att_pcrs TEXT NOT NULL, deny_reason TEXT, dry_run INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time);
-CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key_arn, time);
-"""
-
-_KEY_SELECT = (
-    "SELECT key_id, creation_date, key_state, description, key_usage, key_spec, policy, "
-    "current_version, deletion_date, pending_window_days, rotation_enabled, "
-    "rotation_period_days, next_rotation_date, on_demand_rotation_date FROM keys"
-)
-
-
-def _ts(value: datetime | None) -> int | None:
-    # Microseconds since the epoch: exact, orderable, and the same in any backend.
-    if value is None:
-        return None
-    return round(value.timestamp() * 1_000_000)
-
-
-def _dt(value: int | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
-
-
-def _dt_req(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
-
-
-def _key_from_row(row: Sequence[object]) -> KeyRecord:
-    (kid, created, state, desc, usage, spec, policy, version, deletion, window, rot_on,
-     rot_period, next_rot, on_demand) = row  # fmt: skip
-    return KeyRecord(
-        key_id=str(kid),
-        creation_date=_dt_req(int(created)),  # type: ignore[call-overload]
-        key_state=str(state),
-        description=str(desc),
-        key_usage=str(usage),
-        key_spec=str(spec),
-        policy=str(policy),
-        current_version=int(version),  # type: ignore[call-overload]
-        deletion_date=_dt(deletion),  # type: ignore[arg-type]
-        pending_window_days=window,  # type: ignore[arg-type]
-        rotation_enabled=bool(rot_on),
-        rotation_period_days=rot_period,  # type: ignore[arg-type]
-        next_rotation_date=_dt(next_rot),  # type: ignore[arg-type]
-        on_demand_rotation_date=_dt(on_demand),  # type: ignore[arg-type]
-    )
-
-
-def _column_value(value: object) -> object:
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
 
 
 class SqliteStore:
@@ -176,7 +109,7 @@ class SqliteStore:
     def _init_schema(self) -> None:
         # executescript commits on its own; every statement is CREATE ... IF NOT EXISTS, so
         # processes opening a new file at once all converge on the same schema.
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         with self._write() as db:
             row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
@@ -186,6 +119,8 @@ class SqliteStore:
                     f"{self.path} has schema version {row[0]}; this build reads version "
                     f"{SCHEMA_VERSION} only"
                 )
+            # Files created before the counter existed get it here, with no other change.
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
             row = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
             if row is None:
                 db.execute(
@@ -225,9 +160,35 @@ class SqliteStore:
         text = str(exc)
         if "locked" in text or "busy" in text:
             return StoreBusyError(f"the store is busy: {text}")
-        if isinstance(exc, sqlite3.IntegrityError):
+        # Only a duplicate name is a DuplicateError (PostgreSQL's UniqueViolation); NOT NULL,
+        # CHECK and the like are bugs or bad input and stay plain store failures.
+        if getattr(exc, "sqlite_errorname", "") in DUPLICATE_ERRORS:
             return DuplicateError(text)
         return StoreError(f"store failure: {text}")
+
+    @staticmethod
+    def _touch(db: sqlite3.Connection) -> None:
+        """Publish a change: bump the change counter in the caller's write transaction."""
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name='change_counter'")
+
+    @staticmethod
+    def _require_key(db: sqlite3.Connection, key_id: str) -> None:
+        # Inside BEGIN IMMEDIATE: no other process can delete the key before we commit.
+        if db.execute("SELECT 1 FROM keys WHERE key_id=?", (key_id,)).fetchone() is None:
+            raise RecordNotFoundError(f"key {key_id} does not exist")
+
+    def change_counter(self) -> int:
+        """Return the store-wide change counter (grows with every committed key change).
+
+        A service that caches key records, aliases or policies polls this and drops its
+        caches when the value moved (see ``KmsService``).
+        """
+        row = self._read(
+            lambda db: db.execute("SELECT value FROM meta WHERE name='change_counter'").fetchone()
+        )
+        if row is None:
+            raise StoreError(f"{self.path} lost its change counter row")
+        return int(row[0])
 
     # --- keys and material ----------------------------------------------------------------
 
@@ -244,40 +205,41 @@ class SqliteStore:
             db.execute(
                 "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    key.key_id, _ts(key.creation_date), key.key_state, key.description,
+                    key.key_id, ts(key.creation_date), key.key_state, key.description,
                     key.key_usage, key.key_spec, key.policy, key.current_version,
-                    _ts(key.deletion_date), key.pending_window_days, int(key.rotation_enabled),
-                    key.rotation_period_days, _ts(key.next_rotation_date),
-                    _ts(key.on_demand_rotation_date),
+                    ts(key.deletion_date), key.pending_window_days, int(key.rotation_enabled),
+                    key.rotation_period_days, ts(key.next_rotation_date),
+                    ts(key.on_demand_rotation_date),
                 ),
             )  # fmt: skip
             self._insert_material(db, material, wrapped)
             db.executemany(
                 "INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(key.key_id, k, v) for k, v in tags]
             )
+            self._touch(db)
 
     @staticmethod
     def _insert_material(db: sqlite3.Connection, m: MaterialRecord, wrapped: bytes) -> None:
         db.execute(
             "INSERT INTO key_versions VALUES (?,?,?,?,?,?)",
-            (m.key_id, m.version, m.material_id, _ts(m.created), m.rotation_type, wrapped),
+            (m.key_id, m.version, m.material_id, ts(m.created), m.rotation_type, wrapped),
         )
 
     def get_key(self, key_id: str) -> KeyRecord | None:
         """Return the key, or ``None``."""
         row = self._read(
-            lambda db: db.execute(_KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+            lambda db: db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
         )
-        return None if row is None else _key_from_row(row)
+        return None if row is None else key_from_row(row)
 
     def list_keys(self, *, after: str | None, limit: int) -> Sequence[KeyRecord]:
         """Return up to ``limit`` keys ordered by key id, starting after ``after``."""
         rows = self._read(
             lambda db: db.execute(
-                _KEY_SELECT + " WHERE key_id > ? ORDER BY key_id LIMIT ?", (after or "", limit)
+                KEY_SELECT + " WHERE key_id > ? ORDER BY key_id LIMIT ?", (after or "", limit)
             ).fetchall()
         )
-        return [_key_from_row(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     def update_key(self, key_id: str, changes: Mapping[str, object]) -> KeyRecord:
         """Change fields in ``KEY_COLUMNS``; raises ``RecordNotFoundError``."""
@@ -288,12 +250,14 @@ class SqliteStore:
             if changes:
                 # Column names come from the KEY_COLUMNS whitelist above, never from input.
                 sets = ", ".join(f"{name}=?" for name in changes)
-                values = [_column_value(v) for v in changes.values()]
+                values = [column_value(v) for v in changes.values()]
                 db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
-            row = db.execute(_KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+            row = db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"key {key_id} does not exist")
-            return _key_from_row(row)
+            if changes:
+                self._touch(db)
+            return key_from_row(row)
 
     def rotate_key(
         self,
@@ -318,7 +282,7 @@ class SqliteStore:
                 raise RecordNotFoundError(f"key {key_id} does not exist")
             if only_if_due_at is not None:
                 due = row[1]
-                if due is None or due > _ts(only_if_due_at):
+                if due is None or due > ts(only_if_due_at):
                     return None
             (top,) = db.execute(
                 "SELECT MAX(version) FROM key_versions WHERE key_id=?", (key_id,)
@@ -328,8 +292,9 @@ class SqliteStore:
             self._insert_material(db, material, self._root.wrap(key_id, version, secret))
             assignments = {"current_version": version, **changes}
             sets = ", ".join(f"{name}=?" for name in assignments)
-            values = [_column_value(v) for v in assignments.values()]
+            values = [column_value(v) for v in assignments.values()]
             db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
+            self._touch(db)
             return material
 
     def get_material(self, key_id: str, version: int) -> bytearray:
@@ -346,6 +311,31 @@ class SqliteStore:
         except RootKeyError as exc:
             raise StoreError(str(exc)) from None
 
+    def get_key_with_material(
+        self, key_id: str, version: int | None = None
+    ) -> tuple[KeyRecord, bytearray] | None:
+        """Read a key and one material version (default: current) in a single snapshot.
+
+        One SELECT, so a change committed by another process is entirely before or after it.
+
+        Returns:
+            ``None`` if the key does not exist.
+
+        Raises:
+            RecordNotFoundError: the key exists but not that version.
+            StoreError: the stored blob does not authenticate under the root key.
+        """
+        row = self._read(lambda db: db.execute(KEY_WITH_MATERIAL, (version, key_id)).fetchone())
+        if row is None:
+            return None
+        key = key_from_row(row[:14])
+        if row[15] is None:
+            raise RecordNotFoundError(f"key {key_id} has no material version {version}")
+        try:
+            return key, self._root.unwrap(key_id, int(row[14]), bytes(row[15]))
+        except RootKeyError as exc:
+            raise StoreError(str(exc)) from None
+
     def list_materials(self, key_id: str) -> Sequence[MaterialRecord]:
         """Return every material version of the key, oldest first."""
         rows = self._read(
@@ -355,22 +345,26 @@ class SqliteStore:
                 (key_id,),
             ).fetchall()
         )
-        return [MaterialRecord(r[0], r[1], r[2], _dt_req(r[3]), r[4]) for r in rows]
+        return [MaterialRecord(r[0], r[1], r[2], dt_req(r[3]), r[4]) for r in rows]
 
     def delete_key(self, key_id: str) -> None:
         """Delete the key with its material, aliases and tags in one transaction."""
         with self._write() as db:
-            self._delete_key(db, key_id)
+            if self._delete_key(db, key_id):
+                self._touch(db)
 
     @staticmethod
-    def _delete_key(db: sqlite3.Connection, key_id: str) -> None:
+    def _delete_key(db: sqlite3.Connection, key_id: str) -> bool:
+        deleted = 0
         for table, column in (
             ("key_versions", "key_id"),
             ("aliases", "target_key_id"),
             ("tags", "key_id"),
             ("keys", "key_id"),
         ):
-            db.execute(f"DELETE FROM {table} WHERE {column}=?", (key_id,))  # noqa: S608
+            cur = db.execute(f"DELETE FROM {table} WHERE {column}=?", (key_id,))  # noqa: S608
+            deleted += cur.rowcount
+        return deleted > 0
 
     def delete_keys_due(self, now: datetime) -> Sequence[str]:
         """Delete every PendingDeletion key whose deletion date has passed; return their ids."""
@@ -380,27 +374,36 @@ class SqliteStore:
                 for r in db.execute(
                     "SELECT key_id FROM keys WHERE key_state='PendingDeletion' "
                     "AND deletion_date <= ?",
-                    (_ts(now),),
+                    (ts(now),),
                 ).fetchall()
             ]
             for key_id in ids:
                 self._delete_key(db, key_id)
+            if ids:
+                self._touch(db)
             return ids
 
     # --- aliases ------------------------------------------------------------------------------
 
     def create_alias(self, alias: AliasRecord) -> None:
-        """Insert an alias; raises ``DuplicateError`` if the name exists."""
+        """Insert an alias.
+
+        Raises:
+            DuplicateError: the name exists.
+            RecordNotFoundError: the target key does not exist.
+        """
         with self._write() as db:
+            self._require_key(db, alias.target_key_id)
             db.execute(
                 "INSERT INTO aliases VALUES (?,?,?,?)",
                 (
                     alias.alias_name,
                     alias.target_key_id,
-                    _ts(alias.creation_date),
-                    _ts(alias.last_updated_date),
+                    ts(alias.creation_date),
+                    ts(alias.last_updated_date),
                 ),
             )
+            self._touch(db)
 
     def get_alias(self, alias_name: str) -> AliasRecord | None:
         """Return the alias, or ``None``."""
@@ -409,19 +412,23 @@ class SqliteStore:
                 "SELECT * FROM aliases WHERE alias_name=?", (alias_name,)
             ).fetchone()
         )
-        return (
-            None if row is None else AliasRecord(row[0], row[1], _dt_req(row[2]), _dt_req(row[3]))
-        )
+        return None if row is None else AliasRecord(row[0], row[1], dt_req(row[2]), dt_req(row[3]))
 
     def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
-        """Point an alias at another key; raises ``RecordNotFoundError``."""
+        """Point an alias at another key.
+
+        Raises:
+            RecordNotFoundError: no such alias, or no such target key.
+        """
         with self._write() as db:
+            self._require_key(db, target_key_id)
             cur = db.execute(
                 "UPDATE aliases SET target_key_id=?, last_updated=? WHERE alias_name=?",
-                (target_key_id, _ts(now), alias_name),
+                (target_key_id, ts(now), alias_name),
             )
             if cur.rowcount == 0:
                 raise RecordNotFoundError(f"alias {alias_name} does not exist")
+            self._touch(db)
 
     def delete_alias(self, alias_name: str) -> None:
         """Delete an alias; raises ``RecordNotFoundError``."""
@@ -429,6 +436,7 @@ class SqliteStore:
             cur = db.execute("DELETE FROM aliases WHERE alias_name=?", (alias_name,))
             if cur.rowcount == 0:
                 raise RecordNotFoundError(f"alias {alias_name} does not exist")
+            self._touch(db)
 
     def list_aliases(
         self, *, target_key_id: str | None, after: str | None, limit: int
@@ -442,23 +450,32 @@ class SqliteStore:
         sql += " ORDER BY alias_name LIMIT ?"
         args.append(limit)
         rows = self._read(lambda db: db.execute(sql, args).fetchall())
-        return [AliasRecord(r[0], r[1], _dt_req(r[2]), _dt_req(r[3])) for r in rows]
+        return [AliasRecord(r[0], r[1], dt_req(r[2]), dt_req(r[3])) for r in rows]
 
     # --- tags ---------------------------------------------------------------------------------
 
     def put_tags(self, key_id: str, tags: Sequence[tuple[str, str]]) -> None:
-        """Add or overwrite tags in one transaction."""
+        """Add or overwrite tags in one transaction.
+
+        Raises:
+            RecordNotFoundError: no such key.
+        """
         with self._write() as db:
+            self._require_key(db, key_id)
             db.executemany(
                 "INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(key_id, k, v) for k, v in tags]
             )
+            self._touch(db)
 
     def remove_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
-        """Remove tags (missing keys are ignored)."""
+        """Remove tags (missing tag keys, and a missing key, are ignored)."""
         with self._write() as db:
-            db.executemany(
-                "DELETE FROM tags WHERE key_id=? AND tag_key=?", [(key_id, k) for k in tag_keys]
-            )
+            removed = 0
+            for tag_key in tag_keys:
+                cur = db.execute("DELETE FROM tags WHERE key_id=? AND tag_key=?", (key_id, tag_key))
+                removed += cur.rowcount
+            if removed:
+                self._touch(db)
 
     def list_tags(self, key_id: str) -> Sequence[tuple[str, str]]:
         """Return the key's tags ordered by tag key."""
@@ -479,7 +496,7 @@ class SqliteStore:
                 "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
                 "deny_reason, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    _ts(record.time), record.operation, record.outcome, record.principal_arn,
+                    ts(record.time), record.operation, record.outcome, record.principal_arn,
                     record.caller_account, record.key_arn, record.access_key_id,
                     json.dumps(list(record.encryption_context_keys)),
                     record.attestation_module_id, record.attestation_image_digest,
@@ -497,7 +514,7 @@ class SqliteStore:
             "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, "
             "dry_run FROM audit WHERE time >= ?"
         )
-        args: list[object] = [_ts(since) if since is not None else 0]
+        args: list[object] = [ts(since) if since is not None else 0]
         if key_arn is not None:
             sql += " AND key_arn = ?"
             args.append(key_arn)
@@ -506,7 +523,7 @@ class SqliteStore:
         rows = self._read(lambda db: db.execute(sql, args).fetchall())
         return [
             AuditRecord(
-                time=_dt_req(r[0]),
+                time=dt_req(r[0]),
                 operation=r[1],
                 outcome=r[2],
                 principal_arn=r[3],

@@ -50,6 +50,9 @@ def test_every_outcome_is_recorded(service: KmsService) -> None:
     assert service.query_audit(since=records[-1].time, limit=10)[-1] == records[-1]
 
 
+# Reads the SQLite files; the PostgreSQL store's bytes at rest are checked by the store
+# contract tests (test_material_is_encrypted_at_rest, on a pg_dump of the database).
+@pytest.mark.parametrize("db_path", ["sqlite"], indirect=True)
 def test_no_secret_reaches_the_store_files(
     db_path: Path, clock: PinnedClock, tmp_path: Path
 ) -> None:

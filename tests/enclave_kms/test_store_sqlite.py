@@ -134,6 +134,8 @@ def test_delete_keys_due(store: SqliteStore) -> None:
 
 
 def test_aliases(store: SqliteStore) -> None:
+    for kid in ("k1", "k2"):
+        store.create_key(key(kid), MaterialRecord(kid, 1, "m" * 64, NOW), SECRET, [])
     store.create_alias(AliasRecord("alias/a", "k1", NOW, NOW))
     store.create_alias(AliasRecord("alias/b", "k2", NOW, NOW))
     with pytest.raises(DuplicateError):

@@ -164,3 +164,43 @@ def test_cli_usage_error_exits_2() -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["no-such-command"])
     assert info.value.code == 2
+
+
+STORE_URL = "postgresql://kms:s3cret-pw@db.internal:5433/kms"
+
+
+def test_store_url_from_flag_env_and_toml_never_in_the_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "kms.toml"
+    toml.write_text(f'store_url = "{STORE_URL}"\n')
+    from_toml = load_settings(config_file=toml)
+    assert from_toml.store_url == STORE_URL
+    assert "s3cret-pw" not in repr(from_toml) and "s3cret-pw" not in str(from_toml)
+    monkeypatch.setenv("ENCLAVE_KMS_STORE_URL", STORE_URL.replace("5433", "6000"))
+    assert load_settings(config_file=toml).store_url.endswith(":6000/kms")  # type: ignore[union-attr]
+    args = cli.build_parser().parse_args(["serve", "--store", STORE_URL.replace("kms", "x")])
+    assert args.store_url == STORE_URL.replace("kms", "x")
+    assert cli._settings(args).store_url == STORE_URL.replace("kms", "x")
+
+
+def test_a_bad_store_url_is_refused_without_echoing_it() -> None:
+    bad = "mysql://kms:s3cret-pw@db/kms"
+    with pytest.raises(ValidationException) as err:
+        load_settings({"store_url": bad})
+    assert "postgresql://" in err.value.message
+    assert "s3cret-pw" not in err.value.message
+
+
+def test_a_postgresql_store_runs_the_service_in_threads_unless_told_otherwise() -> None:
+    assert load_settings().service_in_threadpool is False
+    assert load_settings({"store_url": STORE_URL}).service_in_threadpool is True
+    explicit = load_settings({"store_url": STORE_URL, "service_in_threadpool": False})
+    assert explicit.service_in_threadpool is False
+
+
+def test_serve_banner_names_the_store_without_its_password() -> None:
+    from enclave_kms.service import describe_store
+
+    assert describe_store(Path("d"), STORE_URL) == "PostgreSQL db.internal:5433/kms"
+    assert describe_store(Path("d")) == f"SQLite {Path('d') / 'enclave-kms.sqlite3'}"

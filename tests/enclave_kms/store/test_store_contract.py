@@ -207,6 +207,99 @@ def test_tags_put_overwrite_remove(store: Store) -> None:
     assert store.list_tags(key_id(1)) == [("owner", "team")]
 
 
+# --- writes for a missing key, constraint errors -----------------------------------------
+
+
+def test_alias_and_tag_writes_for_a_missing_key_are_refused(backend: Backend) -> None:
+    store = backend.open()
+    _create(store, 1)
+    store.create_alias(make_alias("alias/app", 1))
+    with pytest.raises(RecordNotFoundError):
+        store.create_alias(make_alias("alias/orphan", 9))
+    with pytest.raises(RecordNotFoundError):
+        store.update_alias("alias/app", key_id(9), T0)
+    with pytest.raises(RecordNotFoundError):
+        store.put_tags(key_id(9), [("env", "prod")])
+    # Nothing was written: no orphan alias or tag row, and the alias still names key 1.
+    assert store.get_alias("alias/orphan") is None
+    alias = store.get_alias("alias/app")
+    assert alias is not None and alias.target_key_id == key_id(1)
+    assert backend.sql("SELECT count(*) FROM tags") == [(0,)]
+    assert backend.sql("SELECT count(*) FROM aliases") == [(1,)]
+
+
+def test_a_not_null_violation_is_a_store_error_not_a_duplicate(store: Store) -> None:
+    _create(store, 1)
+    with pytest.raises(StoreError) as err:
+        store.update_key(key_id(1), {"description": None})
+    assert not isinstance(err.value, DuplicateError)
+    key = store.get_key(key_id(1))
+    assert key is not None and key.description == "key 1"
+
+
+# --- change counter, snapshot reads -------------------------------------------------------
+
+
+def test_every_kind_of_change_moves_the_counter_and_reads_do_not(backend: Backend) -> None:
+    store, other = backend.open(), backend.open()  # `other` plays another process / replica
+    seen = [other.change_counter()]
+
+    def moved() -> bool:
+        now = other.change_counter()
+        changed = now != seen[-1]
+        seen.append(now)
+        return changed
+
+    _create(store, 1)
+    assert moved()
+    store.update_key(key_id(1), {"policy": '{"Version": "2012-10-17", "Statement": []}'})
+    assert moved()
+    store.rotate_key(key_id(1), material_id="ee" * 32, secret=b"\x03" * 32, created=T0,
+                     rotation_type="ON_DEMAND", changes={})  # fmt: skip
+    assert moved()
+    store.create_alias(make_alias("alias/app", 1))
+    assert moved()
+    _create(store, 2)
+    moved()
+    store.update_alias("alias/app", key_id(2), T0)
+    assert moved()
+    store.delete_alias("alias/app")
+    assert moved()
+    store.put_tags(key_id(1), [("env", "prod")])
+    assert moved()
+    store.remove_tags(key_id(1), ["env"])
+    assert moved()
+    store.delete_key(key_id(2))
+    assert moved()
+    store.update_key(key_id(1), {"key_state": "PendingDeletion", "deletion_date": T0})
+    moved()
+    assert list(store.delete_keys_due(T0)) == [key_id(1)]
+    assert moved()
+    # Reads, audit records and no-op writes leave it alone.
+    store.get_key(key_id(1))
+    store.list_keys(after=None, limit=10)
+    store.append_audit(make_audit(0))
+    store.remove_tags(key_id(1), ["never-set"])
+    assert list(store.delete_keys_due(T0)) == []
+    assert not moved()
+
+
+def test_get_key_with_material_reads_state_and_material_together(store: Store) -> None:
+    _create(store, 1)
+    store.rotate_key(key_id(1), material_id="ee" * 32, secret=b"\x03" * 32, created=T0,
+                     rotation_type="ON_DEMAND", changes={})  # fmt: skip
+    store.update_key(key_id(1), {"key_state": "Disabled"})
+    found = store.get_key_with_material(key_id(1))
+    assert found is not None
+    key, material = found
+    assert (key.key_state, key.current_version, bytes(material)) == ("Disabled", 2, b"\x03" * 32)
+    old = store.get_key_with_material(key_id(1), 1)
+    assert old is not None and bytes(old[1]) == secret_for(1)
+    with pytest.raises(RecordNotFoundError):
+        store.get_key_with_material(key_id(1), 3)
+    assert store.get_key_with_material(key_id(9)) is None
+
+
 # --- audit --------------------------------------------------------------------------------
 
 
