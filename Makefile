@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lint test run demo bench fuzz clean
+.PHONY: venv lint test run demo bench soak scale fuzz clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/server.py
+
+# Mixed load against a server: throughput over time, p99, errors, RSS growth (SOAK_SECONDS).
+SOAK_SECONDS ?= 30
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
+
+# GenerateDataKey/Decrypt throughput with 1 and 2 workers, on SQLite and PostgreSQL.
+scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 # Coverage-guided fuzzing of every parser that reads untrusted bytes (tests/fuzz/).
 # FUZZ_SECONDS per target; FUZZ_TARGETS to pick; FUZZ_ARGS for extra libFuzzer flags.
