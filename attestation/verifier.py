@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from ._chain import ChainValidator
 from ._cose import decode_sign1, verify_es384
+from ._doccache import SignedDocumentCache
 from .document import AttestationDocument, check_size
 from .errors import StaleDocumentError
 from .roots import aws_nitro_root
@@ -105,7 +106,10 @@ class Verifier:
     """Verifies Nitro attestation documents against pinned trust anchors.
 
     Thread-safe. Chain validations are cached per instance (see ``cache_size``), so reuse one
-    Verifier: the steady-state cost is then about one ECDSA P-384 verification per document.
+    Verifier: the steady-state cost is then about one ECDSA P-384 verification per new
+    document. Documents seen before (enclave SDKs reuse theirs for minutes) skip decoding and
+    the signature check (see ``document_cache_size``); the chain's validity at the verification
+    time, the freshness check and the policy are applied on every call.
 
     Args:
         trusted_roots: trust anchors. Default: the AWS Nitro Enclaves root G1 only. Other roots
@@ -114,6 +118,8 @@ class Verifier:
         clock: the time source for ``at="now"``; returns an aware datetime.
         max_future_skew: how far ahead of the verification time a document may be dated.
         cache_size: the number of validated chains to keep (0 disables the cache).
+        document_cache_size: the number of signature-verified documents to keep, keyed by the
+            SHA-256 of their bytes (0 disables the cache).
 
     Raises:
         ValueError: no trust anchors, or a negative skew or cache size.
@@ -127,6 +133,7 @@ class Verifier:
         clock: Clock = _utc_now,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
         cache_size: int = 256,
+        document_cache_size: int = 512,
     ) -> None:
         roots = [aws_nitro_root()] if trusted_roots is None else list(trusted_roots)
         if not roots:
@@ -139,6 +146,7 @@ class Verifier:
         self._clock = clock
         self._skew = max_future_skew
         self._chains = ChainValidator(roots, cache_size=cache_size)
+        self._documents = SignedDocumentCache(document_cache_size)
 
     @property
     def trusted_roots(self) -> tuple[x509.Certificate, ...]:
@@ -146,8 +154,9 @@ class Verifier:
         return self._roots
 
     def clear_cache(self) -> None:
-        """Forget cached chain validations (the next verification is a cold one)."""
+        """Forget cached chains and documents (the next verification is a cold one)."""
         self._chains.clear_cache()
+        self._documents.clear()
 
     def verify(self, data: bytes, *, policy: Policy, at: At = "now") -> VerifiedAttestation:
         """Verify an attestation document and apply ``policy``.
@@ -182,10 +191,16 @@ class Verifier:
         explicit = None if at in ("now", "document") else _aware(at, "at")
         # (0) bound the input before any decoding (document.MAX_DOCUMENT_SIZE).
         data = check_size(data)
-        # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; alg never unprotected.
-        message = decode_sign1(data)
-        # (2) the payload's syntactic checks, as real hardware emits it.
-        document = AttestationDocument.from_cbor(message.payload)
+        cache_key = SignedDocumentCache.key(data)
+        cached = self._documents.get(cache_key)
+        if cached is None:
+            # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; no unprotected alg.
+            message = decode_sign1(data)
+            # (2) the payload's syntactic checks, as real hardware emits it.
+            document = AttestationDocument.from_cbor(message.payload)
+        else:
+            # These exact bytes decoded and their signature verified before (steps 1, 2, 7).
+            document = cached[0]
         if at == "now":
             verify_at = _aware(self._clock(), "clock()")
         elif at == "document":
@@ -197,8 +212,13 @@ class Verifier:
         # (3)-(6) chain [certificate, cabundle…] to a pinned anchor: validity of every
         # certificate at verify_at, basicConstraints/pathLen/keyUsage, PKIX path validation.
         chain = self._chains.validate(document.certificate, document.cabundle, verify_at)
-        # (7) the COSE signature over the received protected bytes, with the leaf key.
-        verify_es384(message, chain.leaf_key)
+        if cached is None:
+            # (7) the COSE signature over the received protected bytes, with the leaf key.
+            verify_es384(message, chain.leaf_key)
+            public_key = _parse_spki(document.public_key)
+            self._documents.put(cache_key, document, public_key)
+        else:
+            public_key = cached[1]
         # Freshness (§8.2): a document dated after the verification time beyond the skew.
         if document.timestamp - verify_at > self._skew:
             raise StaleDocumentError(
@@ -209,7 +229,7 @@ class Verifier:
             document=document,
             chain=chain.chain,
             verified_at=verify_at,
-            public_key=_parse_spki(document.public_key),
+            public_key=public_key,
         )
         # Application policy: PCRs, nonce, age, key type... (left to the caller by the AWS doc).
         policy.check(result)

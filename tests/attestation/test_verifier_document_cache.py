@@ -1,0 +1,110 @@
+"""The verified-document cache skips decoding and the signature, never the time or policy checks."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nitro_test_helpers import BLOCKY, raw
+
+from attestation import (
+    CertificateExpiredError,
+    MeasurementMismatchError,
+    SignatureError,
+    StaleDocumentError,
+    Verifier,
+    _cose,
+    policy,
+)
+
+DOCUMENT = raw(BLOCKY)
+AT = datetime.fromtimestamp(1725719859545 / 1000, tz=UTC)  # the document's own timestamp
+ANY = policy.RejectDebugMode()  # the blocky document is a production one
+
+
+def _count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = _cose.verify_es384
+
+    def counting(*args: object) -> None:
+        calls.append(1)
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("attestation.verifier.verify_es384", counting)
+    return calls
+
+
+def test_a_document_seen_before_skips_the_signature_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _count_signature_checks(monkeypatch)
+    verifier = Verifier()
+    first = verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    second = verifier.verify(DOCUMENT, policy=ANY, at=AT + timedelta(seconds=1))
+    assert len(calls) == 1
+    assert second.document == first.document and second.pcrs == first.pcrs
+    assert second.verified_at == AT + timedelta(seconds=1)
+
+
+def test_the_chain_window_is_checked_on_every_hit() -> None:
+    verifier = Verifier()
+    verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    with pytest.raises(CertificateExpiredError):
+        verifier.verify(DOCUMENT, policy=ANY, at=AT + timedelta(days=30))
+
+
+def test_the_future_skew_is_checked_on_every_hit() -> None:
+    verifier = Verifier(max_future_skew=timedelta(0))
+    verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    # The leaf is valid from 3 s before the timestamp; 2 s early the document is from the future.
+    with pytest.raises(StaleDocumentError):
+        verifier.verify(DOCUMENT, policy=ANY, at=AT - timedelta(seconds=2))
+
+
+def test_the_policy_is_applied_on_every_hit() -> None:
+    verifier = Verifier()
+    verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    with pytest.raises(MeasurementMismatchError):
+        verifier.verify(DOCUMENT, policy=policy.PCR(0, "00" * 47 + "01"), at=AT)
+    with pytest.raises(StaleDocumentError):
+        verifier.verify(
+            DOCUMENT, policy=policy.MaxAge(timedelta(minutes=1)), at=AT + timedelta(minutes=5)
+        )
+
+
+def test_a_changed_byte_is_a_miss_and_fails_as_before() -> None:
+    verifier = Verifier()
+    verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    tampered = bytearray(DOCUMENT)
+    tampered[-1] ^= 0x01  # the last signature byte
+    with pytest.raises(SignatureError):
+        verifier.verify(bytes(tampered), policy=ANY, at=AT)
+
+
+def test_failures_are_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    tampered = bytearray(DOCUMENT)
+    tampered[-1] ^= 0x01
+    verifier = Verifier()
+    for _ in range(2):
+        with pytest.raises(SignatureError):
+            verifier.verify(bytes(tampered), policy=ANY, at=AT)
+
+
+def test_size_zero_disables_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_signature_checks(monkeypatch)
+    verifier = Verifier(document_cache_size=0)
+    for _ in range(3):
+        verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    assert len(calls) == 3
+
+
+def test_clear_cache_forgets_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_signature_checks(monkeypatch)
+    verifier = Verifier()
+    verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    verifier.clear_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verifier.verify(DOCUMENT, policy=ANY, at=AT)
+    assert len(calls) == 2
