@@ -46,7 +46,8 @@ from enclave_kms.store.sqlite import SqliteStore
 
 REGION = "eu-west-1"
 ACCOUNT = "111122223333"
-CALLER = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:role/bench", account_id=ACCOUNT)
+# The account root: the default key policy admits it (and no other identity) without edits.
+CALLER = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:root", account_id=ACCOUNT)
 CTX = {"purpose": "bench"}
 
 
