@@ -3,12 +3,15 @@
 Run: ``.venv/bin/python bench/verify.py [--seconds N]``. All in one process, at a fixed
 verification time (the document's own timestamp):
 
-(a) cold: full verification with an empty chain cache (5 signature checks + parsing);
-(b) warm: the same document on a warm Verifier (steady state: 1 signature check);
+(a) cold: full verification with empty caches (5 signature checks + parsing);
+(b) steady state: a new document from an enclave already seen (the chain is cached; decoding
+    and 1 signature check remain), and the same document again (served by the document cache,
+    as when an enclave SDK reuses its document; time checks and policy still run);
 (c) the raw cost of the P-384 verifications with ``cryptography`` directly: 1 (the COSE
     signature) and 5 (four chain links + COSE).
 
-Targets: warm / one-signature limit >= 0.85 and cold / five-signature limit >= 0.85.
+Targets: steady (new document) / one-signature limit >= 0.85 and cold / five-signature
+limit >= 0.85.
 """
 
 from __future__ import annotations
@@ -117,29 +120,40 @@ def main() -> int:
             key.verify(signature, body, ecdsa)
         leaf_key.verify(cose_sig, tbs, ecdsa)
 
-    cold_verifier, warm_verifier = Verifier(), Verifier()
+    cold_verifier, repeat_verifier = Verifier(), Verifier()
+    # Steady state for a service: each request brings a new document from an enclave already
+    # seen, so the chain is cached but the document is not. With the document cache off, the
+    # same bytes stand in for such a document: decoding and the signature check run each time.
+    steady_verifier = Verifier(document_cache_size=0)
 
     def cold() -> None:
         cold_verifier.clear_cache()
         cold_verifier.verify(data, policy=accept, at=at)
 
-    def warm() -> None:
-        warm_verifier.verify(data, policy=accept, at=at)
+    def steady() -> None:
+        steady_verifier.verify(data, policy=accept, at=at)
+
+    def repeat() -> None:
+        repeat_verifier.verify(data, policy=accept, at=at)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning here would mean an unsafe policy crept in
-        r = rates({"cold": cold, "warm": warm, "one": one_sig, "five": five_sigs}, 4 * args.seconds)
-    cold_rate, warm_rate, one_rate, five_rate = r["cold"], r["warm"], r["one"], r["five"]
+        r = rates(
+            {"cold": cold, "steady": steady, "repeat": repeat, "one": one_sig, "five": five_sigs},
+            5 * args.seconds,
+        )
+    cold_rate, warm_rate, one_rate, five_rate = r["cold"], r["steady"], r["one"], r["five"]
 
     print(machine())
     print(f"document: {DOCUMENT.name} ({len(data)} bytes), verified at {at.isoformat()}")
     print(f"(a) cold verification            {cold_rate:10.0f} docs/s")
-    print(f"(b) warm verification            {warm_rate:10.0f} docs/s")
+    print(f"(b) new document, same enclave   {warm_rate:10.0f} docs/s  (chain cached)")
+    print(f"(b) same document again          {r['repeat']:10.0f} docs/s  (document cached)")
     print(f"(c) 1 x P-384 ECDSA verify       {one_rate:10.0f} ops/s")
     print(f"(c) 5 x P-384 ECDSA verify       {five_rate:10.0f} ops/s")
-    steady, coldr = warm_rate / one_rate, cold_rate / five_rate
-    print(f"steady / one-signature limit     {steady:10.2f}  (target >= 0.85)")
-    print(f"cold / five-signature limit      {coldr:10.2f}  (target >= 0.85)")
+    steady_ratio, cold_ratio = warm_rate / one_rate, cold_rate / five_rate
+    print(f"steady / one-signature limit     {steady_ratio:10.2f}  (target >= 0.85)")
+    print(f"cold / five-signature limit      {cold_ratio:10.2f}  (target >= 0.85)")
     return 0
 
 
