@@ -35,6 +35,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 from asn1crypto import algos, cms, core
@@ -149,6 +150,7 @@ _KEY_ENCRYPTION_ALGORITHM_DER: Final = bytes(
 
 
 def _recipient_infos_der(public_key: RSAPublicKey, encrypted_key: bytes) -> bytes:
+    """The RecipientInfos SET (one KTRI v2, rid = SHA-256 of the SPKI), encoded by asn1crypto."""
     ktri = cms.KeyTransRecipientInfo(
         {
             "version": "v2",  # RFC 5652 §6.2.1: v2 when rid is a subjectKeyIdentifier
@@ -162,6 +164,27 @@ def _recipient_infos_der(public_key: RSAPublicKey, encrypted_key: bytes) -> byte
         }
     )
     return bytes(cms.RecipientInfos([cms.RecipientInfo(name="ktri", value=ktri)]).dump())
+
+
+def _content_algorithm_der(iv: bytes) -> bytes:
+    """The aes-256-cbc AlgorithmIdentifier with ``iv``, encoded by asn1crypto."""
+    return bytes(algos.EncryptionAlgorithm({"algorithm": "aes256_cbc", "parameters": iv}).dump())
+
+
+@lru_cache(maxsize=64)
+def _recipient_infos_prefix(spki_der: bytes, encrypted_key_size: int) -> bytes:
+    # The encryptedKey is the last field and always as long as the modulus, so every length in
+    # the encoding is fixed for a given recipient key: asn1crypto encodes the structure once with
+    # a placeholder of that length, and each envelope appends its own encryptedKey. A test checks
+    # the result byte for byte against the direct asn1crypto encoding.
+    public_key = serialization.load_der_public_key(spki_der)
+    if not isinstance(public_key, RSAPublicKey):
+        raise TypeError("recipient_public_key must be an RSA public key")
+    return _recipient_infos_der(public_key, bytes(encrypted_key_size))[:-encrypted_key_size]
+
+
+# The IV is the last field and always 16 bytes: the same reasoning as above.
+_CONTENT_ALGORITHM_PREFIX: Final = _content_algorithm_der(bytes(_IV_SIZE))[:-_IV_SIZE]
 
 
 def _oaep() -> asym_padding.OAEP:
@@ -213,10 +236,12 @@ def build_ciphertext_for_recipient(
         encrypted_key = recipient_public_key.encrypt(bytes(cek), _oaep())
     finally:
         _wipe(cek)
-    content_algorithm = algos.EncryptionAlgorithm({"algorithm": "aes256_cbc", "parameters": iv})
+    spki_der = recipient_public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return frame_enveloped_data(
-        recipient_infos_der=_recipient_infos_der(recipient_public_key, encrypted_key),
-        content_algorithm_der=bytes(content_algorithm.dump()),
+        recipient_infos_der=_recipient_infos_prefix(spki_der, len(encrypted_key)) + encrypted_key,
+        content_algorithm_der=_CONTENT_ALGORITHM_PREFIX + iv,
         encrypted_content=ciphertext,
     )
 

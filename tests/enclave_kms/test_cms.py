@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -350,3 +351,23 @@ def test_other_content_types_and_sizes_are_rejected(key2048: rsa.RSAPrivateKey) 
         parse_ciphertext_for_recipient(ours + bytes(MAX_ENVELOPE_SIZE))
     with pytest.raises(CmsFormatError):
         parse_ciphertext_for_recipient("not bytes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bits", [2048, 3072, 4096])
+def test_spliced_encoding_equals_the_direct_asn1crypto_encoding(bits: int) -> None:
+    # The builder appends the per-envelope encryptedKey and IV to prefixes asn1crypto encoded
+    # once per recipient key; the result must be exactly what asn1crypto encodes directly.
+    from enclave_kms import cms as cms_module
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=bits).public_key()
+    for _ in range(5):
+        randomness = [os.urandom(32), os.urandom(16)]
+        iv = randomness[1]
+        envelope = cms_module.build_ciphertext_for_recipient(
+            b"k" * 32, public, randbytes=lambda n, r=randomness: r.pop(0)
+        )
+        parsed = cms_module.parse_ciphertext_for_recipient(envelope)
+        direct_infos = cms_module._recipient_infos_der(public, parsed.encrypted_key)
+        direct_alg = cms_module._content_algorithm_der(iv)
+        assert direct_infos in envelope and direct_alg in envelope
+        assert parsed.iv == iv
