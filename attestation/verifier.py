@@ -219,6 +219,19 @@ class Verifier:
             self._documents.put(cache_key, document, public_key)
         else:
             public_key = cached[1]
+        # The NSM signs with a live leaf, so the document's own timestamp lies within the
+        # leaf's validity (3 s to 2.3 h after notBefore in every genuine sample, §4). A
+        # timestamp outside it is not a real document time: e.g. a seconds-valued timestamp
+        # (§2), which reads as 1970 and would otherwise pass when no MaxAge is set.
+        leaf = chain.chain[0]
+        if not (
+            leaf.not_valid_before_utc - self._skew <= document.timestamp <= leaf.not_valid_after_utc
+        ):
+            raise StaleDocumentError(
+                f"document is dated {document.timestamp.isoformat()}, outside its signing "
+                f"certificate's validity ({leaf.not_valid_before_utc.isoformat()} to "
+                f"{leaf.not_valid_after_utc.isoformat()})"
+            )
         # Freshness (§8.2): a document dated after the verification time beyond the skew.
         if document.timestamp - verify_at > self._skew:
             raise StaleDocumentError(

@@ -187,3 +187,15 @@ def test_concurrent_verification() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_timestamp_outside_the_leaf_validity_is_stale() -> None:
+    # A seconds-valued timestamp reads as 1970: the chain is valid now, the document time is not.
+    from attestation.testing.mint import Variant, mint_document
+    from attestation.testing.pki import TestPki
+
+    now = datetime.now(UTC)
+    pki = TestPki.create(3, valid_from=now - timedelta(hours=1))
+    document = mint_document(pki, timestamp=now, variant=Variant.TIMESTAMP_SECONDS)
+    with pytest.raises(StaleDocumentError, match="outside its signing certificate"):
+        Verifier([pki.root]).verify(document, policy=policy.RejectDebugMode(), at=now)
