@@ -312,16 +312,16 @@ def _report(args: argparse.Namespace) -> int:
             except AttestationError as exc:
                 verdict, valid = type(exc).__name__, False
                 doc = _try_parse(data)
-        want = expected.get(path.name)
-        if want is not None and want != valid:
+        # A document the index does not list (or every document, without an index) is
+        # expected to be valid: an unlisted invalid document must fail the report.
+        want = expected.get(path.name, True)
+        if want != valid:
             all_match = False
         rows.append(
             (
                 path.name,
                 verdict,
-                "-"
-                if want is None
-                else ("valid" if want else "invalid") + ("" if want == valid else " MISMATCH"),
+                ("valid" if want else "invalid") + ("" if want == valid else " MISMATCH"),
                 doc.module_id if doc else "-",
                 doc.timestamp.isoformat(timespec="seconds") if doc else "-",
                 ("debug" if doc.is_debug_mode else "prod") if doc else "-",
@@ -347,7 +347,8 @@ def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "report",
         help="audit every *.cose in a directory at its own timestamp",
         description="Verify every *.cose in DIR in audit mode (at the document's own timestamp) "
-        "and compare with INDEX.json when present: exit 0 if every verdict is as expected.",
+        "and compare with INDEX.json when present (documents it does not list must be valid): "
+        "exit 0 if every verdict is as expected.",
     )
     p.add_argument("dir", help="directory of *.cose documents")
     p.set_defaults(handler=_report)

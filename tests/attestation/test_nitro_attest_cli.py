@@ -225,6 +225,16 @@ def test_report_detects_a_wrong_expectation(
     assert run(capsys, "report", str(tmp_path))[0] == 0
 
 
+def test_report_without_an_index_expects_every_document_to_be_valid(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, nitro: Path
+) -> None:
+    shutil.copy(nitro / BLOCKY, tmp_path / BLOCKY)
+    assert run(capsys, "report", str(tmp_path))[0] == 0
+    (tmp_path / "junk.cose").write_bytes(b"\x84 not a document")
+    code, out, _ = run(capsys, "report", str(tmp_path))
+    assert code == 1 and "MISMATCH" in out
+
+
 def test_parser_is_extensible() -> None:
     parser = build_parser()
     args = parser.parse_args(["report", "somewhere"])
