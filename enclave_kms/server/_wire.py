@@ -120,11 +120,21 @@ def _plan(cls: type, shape: StructureShape) -> tuple[_Member, ...]:
     return tuple(members)
 
 
+def _utf8(value: str, path: str) -> str:
+    # JSON may carry a lone UTF-16 surrogate ("\ud800"), which is a str but not text: it cannot
+    # be stored, hashed or logged as UTF-8. Refuse it here, as a malformed request.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SerializationException(f"Invalid UTF-8 string in {path}") from None
+    return value
+
+
 def _decode(value: object, shape: Shape, cls: type | None, path: str) -> Any:
     kind = shape.type_name
     if kind == "string":
         if isinstance(value, str):
-            return value
+            return _utf8(value, path)
     elif kind == "blob":
         if isinstance(value, str):
             try:
@@ -158,7 +168,7 @@ def _decode(value: object, shape: Shape, cls: type | None, path: str) -> Any:
         if isinstance(value, dict):
             vshape = shape.value  # type: ignore[attr-defined]
             return {
-                k: _decode(v, vshape, None, f"{path}.{k}")
+                _utf8(k, f"{path} key"): _decode(v, vshape, None, f"{path}.{k}")
                 for k, v in value.items()
                 if v is not None
             }

@@ -214,3 +214,19 @@ def test_blob_and_map_round_trip_through_base64(plaintext: bytes, context: dict[
     req = decode("Encrypt", body)
     assert req.plaintext == plaintext  # type: ignore[attr-defined]
     assert req.encryption_context == context  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("CreateKey", '{"Description": "\\ud800"}'),
+        ("TagResource", '{"KeyId": "k", "Tags": [{"TagKey": "\\udfff", "TagValue": "v"}]}'),
+        ("Encrypt", '{"KeyId": "k", "Plaintext": "eA==", "EncryptionContext": {"\\ud800": "v"}}'),
+        ("PutKeyPolicy", '{"KeyId": "k", "PolicyName": "default", "Policy": "{\\ud800}"}'),
+    ],
+)
+def test_a_lone_surrogate_is_a_serialization_error(operation: str, body: str) -> None:
+    # Valid JSON, but not UTF-8 text: it must be refused before it reaches the store or a log.
+    request_type = model.OPERATIONS[operation][0]
+    with pytest.raises(SerializationException, match="UTF-8"):
+        decode_request(operation, body.encode(), request_type)
