@@ -231,6 +231,14 @@ class SigV4Verifier:
                 "Authorization header requires existence of a valid 'X-Amz-Date' header."
             )
         amz_date = amz_date.strip()
+        # The operation must be covered by the signature: unsigned, X-Amz-Target could be
+        # swapped on a captured request (DescribeKey -> ScheduleKeyDeletion with the same
+        # body) and replayed within the time window. botocore, the AWS CLI and kmstool sign it.
+        targets = [value for name, value in headers if name.lower() == "x-amz-target"]
+        if len(targets) > 1:
+            raise IncompleteSignatureException("The request has more than one X-Amz-Target header.")
+        if targets and "x-amz-target" not in auth.signed_headers:
+            raise IncompleteSignatureException("Signed headers must include 'x-amz-target'.")
         self._check_time(amz_date)
         if auth.date != amz_date[:8]:
             raise InvalidSignatureException(

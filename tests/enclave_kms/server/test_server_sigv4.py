@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, sign
@@ -116,6 +119,25 @@ def test_tampered_body_and_target_fail() -> None:
         check(verifier(), headers, b'{"KeyId":"b"}')
     with pytest.raises(InvalidSignatureException):
         check(verifier(), replace(headers, "X-Amz-Target", "TrentService.Encrypt"), body)
+
+
+def test_an_unsigned_or_duplicated_target_is_incomplete_signature() -> None:
+    # Signed without X-Amz-Target, which is then added: the operation could be swapped on a
+    # captured request and replayed, so the target must be covered by the signature.
+    request = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:4599/",
+        data=b'{"KeyId":"a"}',
+        headers={"Content-Type": "application/x-amz-json-1.1", "Host": "127.0.0.1:4599"},
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(request)
+    unsigned = [*request.prepare().headers.items(), ("X-Amz-Target", "TrentService.DescribeKey")]
+    with pytest.raises(IncompleteSignatureException, match="x-amz-target"):
+        check(verifier(), unsigned, b'{"KeyId":"a"}')
+    headers, body = sign("DescribeKey", b'{"KeyId":"a"}')
+    doubled = [*headers, ("X-Amz-Target", "TrentService.ScheduleKeyDeletion")]
+    with pytest.raises(IncompleteSignatureException, match="more than one X-Amz-Target"):
+        check(verifier(), doubled, body)
 
 
 def test_expired_and_future_dates_are_rejected_with_aws_wording() -> None:
