@@ -10,8 +10,10 @@ is JSON::
          "principal": "role/enclave"}
     ]}
 
-``principal`` is ``root``, ``user/NAME``, ``role/NAME`` (in the service's account) or a full
-``arn:aws:iam::ACCOUNT:...`` ARN.
+``principal`` is ``root``, ``user/NAME``, ``role/NAME`` (in the service's account; a path may
+precede the name, ``role/team/NAME``) or a full ``arn:aws:iam::ACCOUNT:...`` ARN. STS
+``assumed-role`` session ARNs are refused: they drop the role's path, which key-policy
+conditions on ``aws:PrincipalArn`` depend on.
 
 Secrets are Python ``str`` objects here because botocore's signer takes them as such; Python
 cannot guarantee they are erased from memory. They are kept out of reprs and never logged.
@@ -48,7 +50,10 @@ CREDENTIALS_FILENAME = "credentials.json"
 _ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _NAME_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
-_ARN_RE = re.compile(r"^arn:aws[\w-]*:(iam|sts)::(\d{12}):(root|user/.+|role/.+|assumed-role/.+)$")
+# IAM identities only. An STS assumed-role ARN is refused: it drops the role's path, so a key
+# policy condition on aws:PrincipalArn naming the role (with its path) could not match it and a
+# Deny would miss. Name the role itself (role/PATH/NAME); its path is then known.
+_ARN_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):(root|user/.+|role/.+)$")
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 
@@ -83,7 +88,9 @@ def principal_arn(principal: str, account_id: str) -> str:
         raise ValidationException("account id must be 12 digits")
     if principal.startswith("arn:"):
         if not _ARN_RE.match(principal):
-            raise ValidationException(f"not an IAM principal ARN: {principal!r}")
+            raise ValidationException(
+                f"not an IAM principal ARN (root, user or role; not an STS session): {principal!r}"
+            )
         return principal
     if principal == "root":
         return f"arn:aws:iam::{account_id}:root"
