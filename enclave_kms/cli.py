@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import ipaddress
 import json
 import logging
 import sys
@@ -104,6 +105,15 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(overrides, config_file=args.config)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -115,6 +125,12 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     credentials = None
+    if settings.insecure_accept_any_credentials and not _is_loopback(settings.host):
+        # Anyone who can reach the port would be the account root: refuse beyond loopback.
+        raise ValidationException(
+            "--insecure-accept-any-credentials is for throwaway local runs: it is refused "
+            f"unless the server listens on a loopback address (not {settings.host!r})"
+        )
     if settings.insecure_accept_any_credentials:
         print(
             "WARNING: --insecure-accept-any-credentials: signatures are NOT checked. "
@@ -122,6 +138,9 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     else:
+        # Check what can be checked before a secret is generated and shown: a bad trust root
+        # must not leave a fresh credential behind in a failed start.
+        _factory.load_trust_roots(settings)
         credentials = _factory.ensure_credentials(settings)
     endpoint = f"http://{settings.host}:{settings.port}"
     print(

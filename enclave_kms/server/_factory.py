@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.x509 import Certificate
 from fastapi import FastAPI
 
 from enclave_kms.errors import ValidationException
@@ -33,12 +35,20 @@ __all__ = [
     "build_app",
     "ensure_credentials",
     "export_settings",
+    "load_trust_roots",
     "open_configured_service",
 ]
 
 
-def _snippet(cred: Credential, settings: ServerSettings, path: Path) -> str:
+def _snippet(cred: Credential, settings: ServerSettings, path: Path, *, show_secret: bool) -> str:
     endpoint = f"http://{settings.host}:{settings.port}"
+    if not show_secret:
+        # Standard output is a log (systemd, a container): the secret would stay in it.
+        return (
+            f"Created access key {cred.access_key_id} for {cred.principal_arn} in {path} "
+            "(mode 0600). The secret is in that file only: it is printed once, and only to a "
+            "terminal.\n"
+        )
     return (
         f"Created an access key for {cred.principal_arn} in {path} (mode 0600).\n"
         "It is shown once; it stays in that file.\n\n"
@@ -54,12 +64,17 @@ def _snippet(cred: Credential, settings: ServerSettings, path: Path) -> str:
 
 
 def ensure_credentials(
-    settings: ServerSettings, *, announce: Callable[[str], None] = print
+    settings: ServerSettings,
+    *,
+    announce: Callable[[str], None] = print,
+    show_secret: bool | None = None,
 ) -> CredentialSet:
     """Load the credentials file, creating a root access key on first start.
 
     A key is generated only when no credentials file was configured and the default one
-    (``data_dir/credentials.json``) does not exist yet; ``announce`` shows it once.
+    (``data_dir/credentials.json``) does not exist yet; ``announce`` shows it once. The secret
+    is shown only when ``show_secret`` (default: standard output is a terminal), so that it
+    never lands in a service log; otherwise the message names the file that holds it.
 
     Raises:
         ValidationException: a configured credentials file is missing or malformed.
@@ -73,8 +88,30 @@ def ensure_credentials(
         write_credentials_file(path, [cred])
     except FileExistsError:  # another process won the race: use its key
         return load_credentials_file(path, account_id=settings.account_id)
-    announce(_snippet(cred, settings, path))
+    if show_secret is None:
+        show_secret = sys.stdout.isatty()
+    announce(_snippet(cred, settings, path, show_secret=show_secret))
     return CredentialSet([cred])
+
+
+def load_trust_roots(settings: ServerSettings) -> list[Certificate]:
+    """The AWS Nitro root and the configured extra roots, each read and checked.
+
+    Raises:
+        ValidationException: a trust-root file cannot be read or is not a PEM certificate.
+    """
+    from attestation.errors import AttestationError
+    from attestation.roots import aws_nitro_root, load_pem_root
+
+    roots = [aws_nitro_root()]
+    for pem in settings.trust_roots:
+        try:
+            roots.append(load_pem_root(pem.read_bytes()))
+        except OSError as exc:
+            raise ValidationException(f"cannot read trust root {pem}: {exc.strerror}") from None
+        except (AttestationError, ValueError):
+            raise ValidationException(f"not a PEM root certificate: {pem}") from None
+    return roots
 
 
 def open_configured_service(settings: ServerSettings) -> Any:
@@ -86,18 +123,9 @@ def open_configured_service(settings: ServerSettings) -> Any:
         StoreError: the store cannot be opened (for PostgreSQL: unreachable, or a missing or
             old schema, with a message telling the operator to run ``enclave-kms migrate``).
     """
-    from attestation.errors import AttestationError
-    from attestation.roots import aws_nitro_root, load_pem_root
     from enclave_kms.service import open_service  # the core; imported when serving
 
-    roots = [aws_nitro_root()]
-    for pem in settings.trust_roots:
-        try:
-            roots.append(load_pem_root(pem.read_bytes()))
-        except OSError as exc:
-            raise ValidationException(f"cannot read trust root {pem}: {exc.strerror}") from None
-        except (AttestationError, ValueError):
-            raise ValidationException(f"not a PEM root certificate: {pem}") from None
+    roots = load_trust_roots(settings)
     kwargs: dict[str, Any] = {}
     if settings.recipient_max_age_seconds is not None:
         kwargs["recipient_max_age"] = timedelta(seconds=settings.recipient_max_age_seconds)

@@ -88,7 +88,7 @@ def test_export_settings_round_trips_through_the_environment(
 def test_first_start_generates_a_root_key_once_with_mode_0600(tmp_path: Path) -> None:
     settings = ServerSettings(data_dir=tmp_path / "data", port=4600)
     shown: list[str] = []
-    first = ensure_credentials(settings, announce=shown.append)
+    first = ensure_credentials(settings, announce=shown.append, show_secret=True)
     (cred,) = list(first)
     assert cred.access_key_id.startswith("AKIA") and len(cred.access_key_id) == 20
     assert len(cred.secret_access_key) == 40
