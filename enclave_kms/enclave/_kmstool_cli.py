@@ -8,7 +8,9 @@ Arguments, defaults and output follow aws-nitro-enclaves-sdk-c's ``kmstool_encla
 * errors on stderr and exit status 1; usage errors exit 2 (argparse);
 * ``--aws-access-key-id``, ``--aws-secret-access-key`` and ``--aws-session-token`` are all
   required, as in kmstool (the enclave cannot reach IMDS; the parent hands in temporary
-  credentials).
+  credentials). Flags show in ``ps`` and ``/proc/*/cmdline``, so each may instead come from
+  ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (for example from
+  ``eval "$(enclave-kms proxy receive-credentials ...)"``); a flag wins over the variable.
 
 Reaching KMS. kmstool speaks TLS over AF_VSOCK to (CID 3, ``--proxy-port``), where the
 parent's vsock-proxy relays to ``kms.<region>.amazonaws.com:443``, with the real hostname as
@@ -30,8 +32,9 @@ import argparse
 import base64
 import binascii
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from enclave_kms.enclave._kms_client import Credentials
@@ -123,9 +126,10 @@ def _common() -> argparse.ArgumentParser:
         help="port of the KMS forwarder; the endpoint is https://kms.<region>.<suffix>:<port> "
         "(default 8000, as kmstool)",
     )
-    common.add_argument("--aws-access-key-id", required=True)
-    common.add_argument("--aws-secret-access-key", required=True)
-    common.add_argument("--aws-session-token", required=True)
+    # Required as in kmstool, but each may come from its AWS_* variable instead (see above).
+    common.add_argument("--aws-access-key-id", help="or AWS_ACCESS_KEY_ID")
+    common.add_argument("--aws-secret-access-key", help="or AWS_SECRET_ACCESS_KEY")
+    common.add_argument("--aws-session-token", help="or AWS_SESSION_TOKEN")
     common.add_argument(
         "--endpoint-url", help="KMS endpoint URL; overrides the region/proxy-port endpoint"
     )
@@ -171,7 +175,29 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return enclave
 
 
-def _session(args: argparse.Namespace, stderr: TextIO) -> EnclaveSession:
+_CREDENTIAL_SOURCES = (
+    ("aws_access_key_id", "--aws-access-key-id", "AWS_ACCESS_KEY_ID"),
+    ("aws_secret_access_key", "--aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+    ("aws_session_token", "--aws-session-token", "AWS_SESSION_TOKEN"),
+)
+
+
+def _credentials(args: argparse.Namespace, environ: Mapping[str, str]) -> Credentials | str:
+    """The three credentials from flags or the environment, or a usage message naming what lacks."""
+    values = {}
+    for attr, flag, variable in _CREDENTIAL_SOURCES:
+        value = getattr(args, attr, None) or environ.get(variable)
+        if not value:
+            return f"error: {flag} (or {variable}) is required"
+        values[attr] = value
+    return Credentials(
+        access_key_id=values["aws_access_key_id"],
+        secret_access_key=values["aws_secret_access_key"],
+        session_token=values["aws_session_token"],
+    )
+
+
+def _session(args: argparse.Namespace, credentials: Credentials, stderr: TextIO) -> EnclaveSession:
     nsm: NsmClient | None = None
     if args.nsm == "simulated":
         print(_SIMULATED_WARNING, file=stderr)
@@ -180,11 +206,7 @@ def _session(args: argparse.Namespace, stderr: TextIO) -> EnclaveSession:
         nsm=nsm,
         region=args.region,
         endpoint_url=kms_endpoint(args.region, args.proxy_port, args.endpoint_url),
-        credentials=Credentials(
-            access_key_id=args.aws_access_key_id,
-            secret_access_key=args.aws_secret_access_key,
-            session_token=args.aws_session_token,
-        ),
+        credentials=credentials,
     )
 
 
@@ -201,8 +223,12 @@ def run(
     if args.nsm == "simulated" and not args.pki_dir:
         print("error: --nsm simulated needs --pki-dir DIR (a saved test PKI)", file=err)
         return 2
+    credentials = _credentials(args, os.environ)
+    if isinstance(credentials, str):
+        print(credentials, file=err)
+        return 2
     try:
-        session = _session(args, err)
+        session = _session(args, credentials, err)
         if args.enclave_command == "decrypt":
             result = session.decrypt(
                 args.ciphertext,

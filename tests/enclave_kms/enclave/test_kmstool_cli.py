@@ -140,8 +140,6 @@ def test_simulated_nsm_needs_a_pki_dir(capsys: pytest.CaptureFixture[str]) -> No
         ["genrandom", "--length", "0", *CREDS],
         ["genrandom", "--length", "1025", *CREDS],
         ["genrandom", "--length", "ten", *CREDS],
-        ["genrandom", "--length", "8", *CREDS[:4]],  # no session token: kmstool requires all 3
-        ["genrandom", "--length", "8", *CREDS[2:]],  # no access key id
         ["genkey", "--key-id", "k", "--key-spec", "AES-512", *CREDS],
         ["genkey", "--key-spec", "AES-256", *CREDS],  # no key id
         ["decrypt", "--ciphertext", "not base64!", *CREDS],
@@ -156,6 +154,38 @@ def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]
         main(["enclave", *args])
     assert caught.value.code == 2
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        (CREDS[:4], "--aws-session-token"),  # kmstool requires all three
+        (CREDS[2:], "--aws-access-key-id"),
+    ],
+)
+def test_missing_credentials_exit_2_naming_the_flag(
+    given: list[str],
+    missing: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["enclave", "genrandom", "--length", "8", *given]) == 2
+    captured = capsys.readouterr()
+    assert missing in captured.err and captured.out == ""
+
+
+def test_credentials_may_come_from_the_environment_instead_of_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flags show in ps; the AWS_* variables do not. Past the credentials check, this run stops
+    # at the missing /dev/nsm (exit 1), not at usage (exit 2).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    assert main(["enclave", "genrandom", "--length", "8"]) == 1
+    assert "NSM" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
