@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -180,6 +181,7 @@ def load_root_key(
     path = key_file if key_file is not None else env.get(ROOT_KEY_FILE_ENV)
     if path is not None:
         try:
+            _check_private(Path(path))
             raw = Path(path).read_bytes()
         except OSError as exc:
             raise RootKeyError(f"cannot read the root key file {path}: {exc.strerror}") from None
@@ -191,6 +193,16 @@ def load_root_key(
             f"{ROOT_KEY_ENV} (base64); no key is generated for it"
         )
     return RootKey(_load_or_create_file(data_dir / _FILE_NAME, randbytes))
+
+
+def _check_private(path: Path) -> None:
+    """Refuse a key file that group or others may read: whoever reads it reads every key."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise RootKeyError(
+            f"the root key file {path} is readable or writable by group or others "
+            f"(mode {mode:04o}): chmod 600 it (for a mounted secret, use mode 0400)"
+        )
 
 
 def _load_or_create_file(path: Path, randbytes: Callable[[int], bytes]) -> bytes:
@@ -212,6 +224,7 @@ def _load_or_create_file(path: Path, randbytes: Callable[[int], bytes]) -> bytes
             pass
         finally:
             tmp.unlink()
+    _check_private(path)
     raw = path.read_bytes()
     if len(raw) != 32:
         raise RootKeyError(f"{path} must hold exactly 32 bytes, not {len(raw)}")

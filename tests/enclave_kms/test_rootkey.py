@@ -40,8 +40,23 @@ def test_env_base64_wins_over_the_file(tmp_path: Path) -> None:
 def test_key_file_env(tmp_path: Path) -> None:
     f = tmp_path / "k.bin"
     f.write_bytes(KEY)
+    f.chmod(0o600)
     root = load_root_key(tmp_path, environ={ROOT_KEY_FILE_ENV: str(f)})
     assert root.check_value() == RootKey(KEY).check_value()
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620])
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
+    f = tmp_path / "k.bin"
+    f.write_bytes(KEY)
+    f.chmod(mode)
+    with pytest.raises(RootKeyError, match="chmod 600"):
+        load_root_key(tmp_path, environ={ROOT_KEY_FILE_ENV: str(f)})
+    generated = tmp_path / "data"
+    load_root_key(generated, environ={})
+    (generated / "root.key").chmod(mode)
+    with pytest.raises(RootKeyError, match="chmod 600"):
+        load_root_key(generated, environ={})
 
 
 @pytest.mark.parametrize("value", ["bm90LTMyLWJ5dGVz", "%%%"])

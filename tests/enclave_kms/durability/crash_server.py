@@ -103,6 +103,7 @@ class KillableServer:
         self.root_key = work / "root.key"
         self.root_key.write_bytes(os.urandom(32))
         self.root_key.chmod(0o600)
+        self.root_key.chmod(0o600)
 
     def env(self) -> dict[str, str]:
         # Only what this test sets: a stray ENCLAVE_KMS_* in the caller's shell must not

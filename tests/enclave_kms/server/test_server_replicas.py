@@ -234,6 +234,7 @@ def test_serving_an_unmigrated_database_tells_the_operator_to_migrate(
     url: str = pg_cluster.create_database("unmigrated")
     key = tmp_path / "root.key"
     key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
     done = subprocess.run(
         [*enclave_kms_command(), "serve", "--store", url, "--port", str(free_port()),
          "--data-dir", str(tmp_path / "data"), "--insecure-accept-any-credentials"],
