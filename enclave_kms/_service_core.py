@@ -1,7 +1,7 @@
-"""Shared machinery of the service: configuration, auditing, key resolution, policy, material.
+"""Key resolution, state checks, policy and backing material: what every operation uses.
 
-Every public operation runs inside :meth:`ServiceCore._operation`, which writes exactly one
-audit record whatever happens and converts storage and unexpected failures into KMS errors.
+The operation frame, auditing and the caches live in :mod:`enclave_kms._service_base`; the
+per-call context and the cached-record rules in :mod:`enclave_kms._service_context`.
 
 Lazy time-driven changes (documented in the README of the service): a key whose deletion date
 has passed is deleted the next time anything looks it up or lists keys; a key whose automatic
@@ -13,46 +13,39 @@ Caches and staleness (several processes or replicas share the store): backing ma
 (key, version) never changes and parsed policies are keyed by their text, so neither can be
 stale. Key records and aliases are cached in a :class:`~enclave_kms._service_cache.RecordCache`
 that polls the store's change counter, and only where bounded staleness is acceptable (see
-:data:`CACHED_KEY_OPERATIONS` and the ``KmsService`` docstring); everything else reads the key
-straight from the store.
+:data:`CACHED_KEY_OPERATIONS` and the ``KmsService`` docstring), or where the audit statement
+checks the record again (:func:`~enclave_kms._service_context.exact_key_state`); everything
+else reads the key straight from the store.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-import time
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
-from attestation import Verifier
 from enclave_kms import _ciphertext
-from enclave_kms._keyids import key_arn, parse_key_id
+from enclave_kms._keyids import parse_key_id
 from enclave_kms._keymaterial import KEY_SPECS, generate_kms_key_material, zero
-from enclave_kms._service_cache import DEFAULT_CACHE_POLL_INTERVAL, RecordCache
-from enclave_kms._service_recipient import (
-    RecipientError,
-    VerifiedRecipient,
-    verify_recipient,
+from enclave_kms._service_base import ServiceBase
+from enclave_kms._service_cache import DEFAULT_CACHE_POLL_INTERVAL
+from enclave_kms._service_context import (
+    CACHED_KEY_OPERATIONS,
+    MUTATING_OPERATIONS,
+    Clock,
+    OpContext,
+    guards_allowed,
+    utc_now,
 )
-from enclave_kms.audit import AuditRecord, AuditSink, StoreAuditSink
+from enclave_kms._service_recipient import RecipientError, verify_recipient
 from enclave_kms.errors import (
-    DependencyTimeoutException,
     DisabledException,
-    DryRunOperationException,
     KmsError,
-    KMSInternalException,
     KMSInvalidStateException,
     NotFoundException,
 )
-from enclave_kms.model import Caller, KeyMetadata, KeyState, RecipientInfo
-from enclave_kms.policy import AuthorizationRequest, KeyPolicy, KeyPolicyAccessDenied, authorize
-from enclave_kms.store import KeyRecord, Store, StoreBusyError, StoreError
+from enclave_kms.model import KeyMetadata, KeyState, RecipientInfo
+from enclave_kms.policy import AuthorizationRequest, KeyPolicy, authorize
+from enclave_kms.store import KeyRecord
 
 __all__ = [
     "CACHED_KEY_OPERATIONS",
@@ -63,184 +56,12 @@ __all__ = [
     "ServiceCore",
 ]
 
-_log = logging.getLogger("enclave_kms.service")
-
-Clock = Callable[[], datetime]
-DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 _POLICY_CACHE_SIZE = 256
-# Read-only operations that may answer from a key record up to one cache poll interval (plus
-# a round trip) old, as AWS KMS itself is eventually consistent for them. Cryptographic
-# operations and every change read the key from the store on each call.
-CACHED_KEY_OPERATIONS = frozenset(
-    {
-        "DescribeKey",
-        "GetKeyPolicy",
-        "ListKeyPolicies",
-        "GetKeyRotationStatus",
-        "ListKeyRotations",
-        "ListResourceTags",
-    }
-)
-# Operations that may change a key, its policy, tags or aliases: this process's caches are
-# dropped when one finishes (whatever its outcome), so it always reads its own writes.
-MUTATING_OPERATIONS = frozenset(
-    {
-        "CreateKey",
-        "EnableKey",
-        "DisableKey",
-        "UpdateKeyDescription",
-        "ScheduleKeyDeletion",
-        "CancelKeyDeletion",
-        "TagResource",
-        "UntagResource",
-        "CreateAlias",
-        "UpdateAlias",
-        "DeleteAlias",
-        "PutKeyPolicy",
-        "EnableKeyRotation",
-        "DisableKeyRotation",
-        "RotateKeyOnDemand",
-    }
-)
+_utc_now = utc_now  # the name service.py imports
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class OpContext:
-    """What the audit record of the running operation will say (filled in as it proceeds)."""
-
-    operation: str
-    caller: Caller
-    time: datetime
-    key_arn: str | None = None
-    encryption_context_keys: tuple[str, ...] = ()
-    recipient: VerifiedRecipient | None = None
-    deny_reason: str | None = None
-    dry_run: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def note_context(self, *contexts: Mapping[str, str] | None) -> None:
-        """Remember the encryption-context keys (never the values) for the audit."""
-        keys: set[str] = set(self.encryption_context_keys)
-        for ctx in contexts:
-            if ctx:
-                keys.update(ctx)
-        self.encryption_context_keys = tuple(sorted(keys))
-
-
-class ServiceCore:
-    """Configuration and helpers shared by the operation mixins of ``KmsService``."""
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        region: str,
-        account_id: str,
-        verifier: Verifier,
-        clock: Clock = _utc_now,
-        randbytes: Callable[[int], bytes] = os.urandom,
-        recipient_max_age: timedelta | None = None,
-        audit: AuditSink | None = None,
-        material_cache_size: int = 1024,
-        cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if not account_id.isdigit() or len(account_id) != 12:
-            raise ValueError("account_id must be 12 digits")
-        self._store = store
-        self.region = region
-        self.account_id = account_id
-        self._verifier = verifier
-        self._clock = clock
-        self._randbytes = randbytes
-        self._recipient_max_age = recipient_max_age
-        self._audit: AuditSink = audit if audit is not None else StoreAuditSink(store)
-        self._cache_lock = threading.Lock()
-        # Backing material is immutable per (key, version), so a cache is never stale; bounded.
-        self._materials: OrderedDict[tuple[str, int], bytearray] = OrderedDict()
-        self._material_cache_size = material_cache_size
-        # Parsed policies keyed by their text: a PutKeyPolicy (in any process) changes the
-        # text, so a changed policy is never served from the cache.
-        self._policies: OrderedDict[str, KeyPolicy] = OrderedDict()
-        self._records = RecordCache(store, poll_interval=cache_poll_interval, monotonic=monotonic)
-
-    # --- time, ids, audit ------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the clock must return an aware datetime")
-        return now
-
-    def _arn(self, key_id: str) -> str:
-        return key_arn(self.region, self.account_id, key_id)
-
-    def _new_key_id(self) -> str:
-        return str(uuid.UUID(bytes=self._randbytes(16), version=4))
-
-    def _new_material_id(self) -> str:
-        return self._randbytes(32).hex()
-
-    @contextmanager
-    def _operation(self, name: str, caller: Caller) -> Iterator[OpContext]:
-        op = OpContext(operation=name, caller=caller, time=self._now())
-        outcome = "success"
-        try:
-            yield op
-        except KmsError as exc:
-            outcome = exc.aws_type
-            if isinstance(exc, KeyPolicyAccessDenied):
-                op.deny_reason = exc.decision.reason
-            raise
-        except StoreBusyError:
-            outcome = DependencyTimeoutException.aws_type
-            raise DependencyTimeoutException("The key store did not answer in time.") from None
-        except StoreError as exc:
-            outcome = KMSInternalException.aws_type
-            _log.error("store failure in %s: %s", name, exc)
-            raise KMSInternalException("An internal error occurred.") from None
-        except Exception:
-            outcome = KMSInternalException.aws_type
-            _log.exception("internal error in %s", name)
-            raise KMSInternalException("An internal error occurred.") from None
-        finally:
-            if name in MUTATING_OPERATIONS:
-                self._records.invalidate()
-            self._write_audit(op, outcome)
-
-    def _write_audit(self, op: OpContext, outcome: str) -> None:
-        rec = op.recipient
-        record = AuditRecord(
-            time=op.time,
-            operation=op.operation,
-            outcome=outcome,
-            principal_arn=op.caller.principal_arn,
-            caller_account=op.caller.account_id,
-            key_arn=op.key_arn,
-            access_key_id=op.caller.access_key_id,
-            encryption_context_keys=op.encryption_context_keys,
-            attestation_module_id=rec.module_id if rec else None,
-            attestation_image_digest=rec.image_digest if rec else None,
-            attestation_pcrs=rec.pcr_indices if rec else (),
-            deny_reason=op.deny_reason,
-            dry_run=op.dry_run,
-        )
-        try:
-            self._audit.write(record)
-        except Exception:
-            # Fail closed: an operation that cannot be audited does not succeed.
-            _log.exception("audit write failed for %s", op.operation)
-            raise KMSInternalException("An internal error occurred.") from None
-
-    @staticmethod
-    def _finish_dry_run(op: OpContext, dry_run: bool | None) -> None:
-        if dry_run:
-            op.dry_run = True
-            raise DryRunOperationException(DRY_RUN_MESSAGE)
+class ServiceCore(ServiceBase):
+    """Key, policy, attestation and material helpers shared by the operation mixins."""
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -266,10 +87,22 @@ class ServiceCore:
             key_id = ref.value
         return self._load_key(op, key_id)
 
+    def _management_key(self, op: OpContext, key_id: str | None) -> KeyRecord:
+        assert key_id is not None  # noqa: S101 - validated by key_id_checks
+        return self._resolve(op, key_id, allow_alias=False)
+
     def _load_key(self, op: OpContext, key_id: str) -> KeyRecord:
         arn = self._arn(key_id)
+        cached: KeyRecord | None = None
         if op.operation in CACHED_KEY_OPERATIONS:
             key = self._records.key(key_id)
+        elif self._guarded_audit is not None and guards_allowed():
+            # Decide on the cached record if it is Enabled; the audit statement checks it is
+            # still the committed one (or the operation runs again reading through).
+            cached = key = self._records.key(key_id)
+            if key is None or key.key_state != KeyState.ENABLED:
+                cached = None
+                key = self._store.get_key(key_id)
         else:
             # Read through: the state every crypto operation and change decides on is the
             # committed state at this read, whatever another replica did a moment ago.
@@ -295,6 +128,8 @@ class ServiceCore:
             and key.next_rotation_date <= now
         ):
             key = self._rotate(key, "AUTOMATIC", now, only_if_due=True)
+        if cached is not None and key is cached:
+            op.guards.append(cached)
         return key
 
     def _rotate(self, key: KeyRecord, rotation_type: str, now: datetime, *,
@@ -472,11 +307,3 @@ class ServiceCore:
             encryption_context=context or {},
             randbytes=self._randbytes,
         )
-
-    def close(self) -> None:
-        """Overwrite cached key material (best effort) and close the store."""
-        with self._cache_lock:
-            for secret in self._materials.values():
-                zero(secret)
-            self._materials.clear()
-        self._store.close()

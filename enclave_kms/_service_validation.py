@@ -26,6 +26,8 @@ __all__ = [
     "MODEL_KEY_USAGES",
     "MODEL_ORIGINS",
     "Checks",
+    "key_id_checks",
+    "page_checks",
 ]
 
 MAX_GRANT_TOKENS = 10
@@ -173,3 +175,15 @@ AWS_USAGES_BY_SPEC: dict[str, tuple[str, ...]] = {
     "ECC_NIST_P521": ("SIGN_VERIFY", "KEY_AGREEMENT"),
     "ECC_SECG_P256K1": ("SIGN_VERIFY",),
 }
+
+
+def key_id_checks(checks: Checks, key_id: str | None, member: str = "KeyId") -> None:
+    """``KeyId`` is required and 1..2048 characters."""
+    if checks.required(key_id, member):
+        checks.string(key_id, member, 1, 2048)
+
+
+def page_checks(checks: Checks, limit: int | None, marker: str | None) -> None:
+    """``Limit`` 1..1000 and ``Marker`` 1..1024."""
+    checks.integer(limit, "Limit", 1, 1000)
+    checks.string(marker, "Marker", 1, 1024)

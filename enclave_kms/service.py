@@ -38,6 +38,7 @@ from enclave_kms._service_aliases import AliasAndPolicyOperations
 from enclave_kms._service_core import DEFAULT_CACHE_POLL_INTERVAL, Clock, _utc_now
 from enclave_kms._service_crypto import CryptoOperations
 from enclave_kms._service_rotation import RotationOperations
+from enclave_kms._service_tags import TagOperations
 from enclave_kms.audit import AuditRecord, AuditSink
 from enclave_kms.store import Store, StoreError
 
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations):
+class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations, TagOperations):
     """A KMS-compatible key service over a :class:`~enclave_kms.store.Store`.
 
     Args:
@@ -79,7 +80,13 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations)
       current version, from the store. A DisableKey, ScheduleKeyDeletion, PutKeyPolicy or
       rotation committed by another replica is honoured by the next call that starts after
       it. When the backing material is not cached, it is read together with the key's state
-      in one snapshot (``get_key_with_material``) and the state is checked again.
+      in one snapshot (``get_key_with_material``) and the state is checked again. On a
+      store with ``append_audit_guarded`` (PostgreSQL), Encrypt, Decrypt, ReEncrypt and
+      GenerateDataKey(WithoutPlaintext) may instead decide on a cached Enabled record and
+      write their audit record in one statement that checks the key's state, policy and
+      current version are still those; if not, nothing is recorded and the call runs again
+      on the store's state (:mod:`enclave_kms._service_context`), so the guarantee is the
+      same with one round trip per call instead of two.
     * **Never stale**: backing material per (key, version) never changes, and parsed
       policies are cached by their text, so neither needs invalidation.
     * **Bounded-stale**: alias targets (for every operation that accepts an alias) and the

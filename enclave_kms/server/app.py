@@ -7,8 +7,8 @@ as ``{"__type", "message"}`` with the error class's HTTP status (architecture ru
 2. verify the SigV4 signature (:mod:`._sigv4`) — nothing is parsed before the caller is known;
 3. resolve ``X-Amz-Target: TrentService.<Operation>`` against the core's registry;
 4. decode the JSON into the operation's request dataclass (:mod:`._wire`);
-5. call ``service.<method>(caller, request)`` in a worker thread (the core is synchronous and
-   may block on its store);
+5. call ``service.<method>(caller, request)`` on the event loop (a call is short: see
+   ``service_in_threadpool`` in the settings for the worker-thread alternative);
 6. encode the response, leaving absent fields out.
 
 Anything that is not a :class:`~enclave_kms.errors.KmsError` becomes ``KMSInternalException``

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,10 +66,11 @@ class ServerSettings(BaseSettings):
             limit, as AWS documents none).
         workers: uvicorn worker processes.
         service_in_threadpool: call the service in a worker thread instead of on the event
-            loop. Off by default: with the embedded SQLite store a call is short and CPU-bound,
-            and the thread hop cost about 40% of the throughput in ``bench/server.py``. Turn it
-            on for a store that waits on the network or for long lock waits; when not set
-            explicitly it is turned on with a PostgreSQL ``store_url``.
+            loop. Off by default, for both stores: a cryptographic call is short (with
+            PostgreSQL one round trip, the audit insert, whose commit does not wait for a
+            disk flush), and the thread hop cost about 40% of the throughput with SQLite
+            (``bench/server.py``) and about 20% with PostgreSQL (``bench/scale.py``). Turn it
+            on for a database far away or with long lock waits; scale out with ``workers``.
         insecure_accept_any_credentials: UNSAFE, for throwaway test runs: accept any
             well-formed SigV4 header without checking the signature.
         insecure_warning_interval: with the unsafe mode on, repeat the warning every N requests.
@@ -111,14 +112,6 @@ class ServerSettings(BaseSettings):
             # The value itself is never echoed: it may carry a password.
             raise ValueError("must start with postgresql:// or postgres://")
         return value
-
-    @model_validator(mode="after")
-    def _threadpool_for_network_store(self) -> ServerSettings:
-        # Every PostgreSQL call waits on the network: on the event loop it would stall all
-        # other requests, so a shared store runs the service in worker threads by default.
-        if self.store_url and "service_in_threadpool" not in self.model_fields_set:
-            self.service_in_threadpool = True
-        return self
 
     @field_validator("region")
     @classmethod

@@ -19,6 +19,7 @@ __all__ = ["CHANGE_CHANNEL", "Conn", "PgBase"]
 
 CHANGE_CHANNEL = "enclave_kms_key_changed"
 Conn = Connection[Any]
+_DURABLE = "SET LOCAL synchronous_commit TO on"
 _T = TypeVar("_T")
 
 
@@ -82,7 +83,7 @@ class PgBase:
             "SELECT set_config('TimeZone', 'UTC', false), "
             "set_config('lock_timeout', %s, false), "
             "set_config('statement_timeout', %s, false), "
-            "set_config('synchronous_commit', 'on', false)",
+            "set_config('synchronous_commit', 'off', false)",
             self._settings,
         )
 
@@ -109,6 +110,7 @@ class PgBase:
                     if not transaction:
                         return fn(conn)
                     with conn.transaction():
+                        conn.execute(_DURABLE)
                         return fn(conn)
             except RETRYABLE as exc:
                 if attempt == self._max_attempts:

@@ -46,7 +46,13 @@ from typing import TYPE_CHECKING, Any
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
-from enclave_kms.store._interface import AliasRecord, RecordNotFoundError, Store, StoreError
+from enclave_kms.store._interface import (
+    AliasRecord,
+    KeyRecord,
+    RecordNotFoundError,
+    Store,
+    StoreError,
+)
 from enclave_kms.store._pg_base import CHANGE_CHANNEL, Conn
 from enclave_kms.store._pg_keys import TAG_UPSERT, PgKeys
 from enclave_kms.store._pg_rows import ALIAS_SELECT, AUDIT_SELECT, alias_from_row, audit_from_row
@@ -61,6 +67,25 @@ _AUDIT_INSERT = (
     "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s)"
 )
+_AUDIT_INSERT_GUARDED = (
+    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
+    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s WHERE "
+)
+_KEY_UNCHANGED = (
+    "EXISTS (SELECT 1 FROM keys WHERE key_id = %s AND key_state = %s "
+    "AND current_version = %s AND policy = %s)"
+)
+
+
+def _audit_params(record: AuditRecord) -> tuple[object, ...]:
+    return (
+        record.time, record.operation, record.outcome, record.principal_arn,
+        record.caller_account, record.key_arn, record.access_key_id,
+        json.dumps(list(record.encryption_context_keys)),
+        record.attestation_module_id, record.attestation_image_digest,
+        json.dumps(list(record.attestation_pcrs)), record.deny_reason, bool(record.dry_run),
+    )  # fmt: skip
 
 
 class PostgresStore(PgKeys):
@@ -206,15 +231,35 @@ class PostgresStore(PgKeys):
     # --- audit --------------------------------------------------------------------------------
 
     def append_audit(self, record: AuditRecord) -> None:
-        """Append an audit record (one autocommit INSERT, durable like every other write)."""
-        params = (
-            record.time, record.operation, record.outcome, record.principal_arn,
-            record.caller_account, record.key_arn, record.access_key_id,
-            json.dumps(list(record.encryption_context_keys)),
-            record.attestation_module_id, record.attestation_image_digest,
-            json.dumps(list(record.attestation_pcrs)), record.deny_reason, bool(record.dry_run),
-        )  # fmt: skip
-        self._read(lambda c: c.execute(_AUDIT_INSERT, params))
+        """Append an audit record (one autocommit INSERT, ``synchronous_commit=off``).
+
+        The row is committed, and visible to every replica, before this returns; it is not
+        waited on to reach the server's disk: a crash of the database server (not of this
+        process) can lose the last few records (up to three ``wal_writer_delay``, 600 ms by
+        default), the same trade as the SQLite store's ``synchronous=NORMAL`` audit rows.
+        """
+        self._read(lambda c: c.execute(_AUDIT_INSERT, _audit_params(record)))
+
+    def append_audit_guarded(self, record: AuditRecord, keys: Sequence[KeyRecord]) -> bool:
+        """Append ``record`` only if every key in ``keys`` is still exactly as given.
+
+        One statement: the check and the insert see the same snapshot, so the record (and the
+        operation it concludes) is based on key state, policy and current version that were
+        still the committed ones when it was written. A key that was disabled, scheduled for
+        deletion, deleted, rotated or given another policy since makes this write nothing.
+
+        Returns:
+            Whether the record was written.
+        """
+        if not keys:
+            self.append_audit(record)
+            return True
+        query = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
+        params: list[object] = list(_audit_params(record))
+        for key in keys:
+            params += [key.key_id, key.key_state, key.current_version, key.policy]
+        cur = self._read(lambda c: c.execute(query, params))
+        return cur.rowcount == 1
 
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int

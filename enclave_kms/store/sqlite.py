@@ -25,33 +25,25 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 from enclave_kms._rootkey import RootKey, RootKeyError
-from enclave_kms.audit import AuditRecord
 from enclave_kms.store._interface import (
     KEY_COLUMNS,
     AliasRecord,
-    DuplicateError,
     KeyRecord,
     MaterialRecord,
     RecordNotFoundError,
-    SchemaVersionError,
-    StoreBusyError,
     StoreError,
 )
+from enclave_kms.store._sqlite_audit import SqliteAudit
+from enclave_kms.store._sqlite_base import SCHEMA_VERSION
 from enclave_kms.store._sqlite_rows import (
-    DUPLICATE_ERRORS,
     KEY_SELECT,
     KEY_WITH_MATERIAL,
-    SCHEMA,
     column_value,
     dt_req,
     key_from_row,
@@ -60,12 +52,10 @@ from enclave_kms.store._sqlite_rows import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
 DB_FILE_NAME = "enclave-kms.sqlite3"
-_T = TypeVar("_T")
 
 
-class SqliteStore:
+class SqliteStore(SqliteAudit):
     """A :class:`~enclave_kms.store.Store` on one SQLite file.
 
     Args:
@@ -79,133 +69,11 @@ class SqliteStore:
         StoreError: the file cannot be opened as a database.
     """
 
-    def __init__(self, path: Path, root_key: RootKey, *, busy_timeout: float = 10.0) -> None:
-        self.path = Path(path)
-        self._root = root_key
-        self._lock = threading.RLock()
-        try:
-            self._db = self._connect(busy_timeout, "FULL")
-            self._audit_db = self._connect(busy_timeout, "NORMAL")
-            self._init_schema()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
-
     @classmethod
     def in_directory(cls, data_dir: Path, root_key: RootKey, **kwargs: float) -> SqliteStore:
         """Open (or create) the store file in ``data_dir``."""
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         return cls(Path(data_dir) / DB_FILE_NAME, root_key, **kwargs)
-
-    def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-        db = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
-
-    def _init_schema(self) -> None:
-        # executescript commits on its own; every statement is CREATE ... IF NOT EXISTS, so
-        # processes opening a new file at once all converge on the same schema.
-        self._db.executescript(SCHEMA)
-        with self._write() as db:
-            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path} has schema version {row[0]}; this build reads version "
-                    f"{SCHEMA_VERSION} only"
-                )
-            # Files created before the counter existed get it here, with no other change.
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
-            row = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO meta VALUES ('root_key_check', ?)", (self._root.check_value(),)
-                )
-            else:
-                self._root.verify_check_value(str(row[0]))
-
-    # --- transaction helpers ------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        conn = self._db if db is None else db
-        with self._lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise self._convert(exc) from None
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                # A failed COMMIT may already have ended the transaction; rolling back again
-                # would raise "no transaction is active" and hide the original error.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._convert(exc) from None
-                raise
-
-    def _execute_alone(
-        self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]
-    ) -> None:
-        """Run one single-row write in its own implicit transaction.
-
-        A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
-        the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
-        """
-        with self._lock:
-            try:
-                conn.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise self._convert(exc) from None
-
-    def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                raise self._convert(exc) from None
-
-    @staticmethod
-    def _convert(exc: sqlite3.Error) -> StoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return StoreBusyError(f"the store is busy: {text}")
-        # Only a duplicate name is a DuplicateError (PostgreSQL's UniqueViolation); NOT NULL,
-        # CHECK and the like are bugs or bad input and stay plain store failures.
-        if getattr(exc, "sqlite_errorname", "") in DUPLICATE_ERRORS:
-            return DuplicateError(text)
-        return StoreError(f"store failure: {text}")
-
-    @staticmethod
-    def _touch(db: sqlite3.Connection) -> None:
-        """Publish a change: bump the change counter in the caller's write transaction."""
-        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name='change_counter'")
-
-    @staticmethod
-    def _require_key(db: sqlite3.Connection, key_id: str) -> None:
-        # Inside BEGIN IMMEDIATE: no other process can delete the key before we commit.
-        if db.execute("SELECT 1 FROM keys WHERE key_id=?", (key_id,)).fetchone() is None:
-            raise RecordNotFoundError(f"key {key_id} does not exist")
-
-    def change_counter(self) -> int:
-        """Return the store-wide change counter (grows with every committed key change).
-
-        A service that caches key records, aliases or policies polls this and drops its
-        caches when the value moved (see ``KmsService``).
-        """
-        row = self._read(
-            lambda db: db.execute("SELECT value FROM meta WHERE name='change_counter'").fetchone()
-        )
-        if row is None:
-            raise StoreError(f"{self.path} lost its change counter row")
-        return int(row[0])
 
     # --- keys and material ----------------------------------------------------------------
 
@@ -502,63 +370,3 @@ class SqliteStore:
             ).fetchall()
         )
         return [(str(k), str(v)) for k, v in rows]
-
-    # --- audit --------------------------------------------------------------------------------
-
-    def append_audit(self, record: AuditRecord) -> None:
-        """Append an audit record (on the ``synchronous=NORMAL`` connection)."""
-        self._execute_alone(
-            self._audit_db,
-            "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, "
-            "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
-            "deny_reason, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                ts(record.time), record.operation, record.outcome, record.principal_arn,
-                record.caller_account, record.key_arn, record.access_key_id,
-                json.dumps(list(record.encryption_context_keys)),
-                record.attestation_module_id, record.attestation_image_digest,
-                json.dumps(list(record.attestation_pcrs)), record.deny_reason,
-                int(record.dry_run),
-            ),
-        )  # fmt: skip
-
-    def query_audit(
-        self, *, since: datetime | None, key_arn: str | None, limit: int
-    ) -> Sequence[AuditRecord]:
-        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
-        sql = (
-            "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, "
-            "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, "
-            "dry_run FROM audit WHERE time >= ?"
-        )
-        args: list[object] = [ts(since) if since is not None else 0]
-        if key_arn is not None:
-            sql += " AND key_arn = ?"
-            args.append(key_arn)
-        sql += " ORDER BY seq LIMIT ?"
-        args.append(limit)
-        rows = self._read(lambda db: db.execute(sql, args).fetchall())
-        return [
-            AuditRecord(
-                time=dt_req(r[0]),
-                operation=r[1],
-                outcome=r[2],
-                principal_arn=r[3],
-                caller_account=r[4],
-                key_arn=r[5],
-                access_key_id=r[6],
-                encryption_context_keys=tuple(json.loads(r[7])),
-                attestation_module_id=r[8],
-                attestation_image_digest=r[9],
-                attestation_pcrs=tuple(json.loads(r[10])),
-                deny_reason=r[11],
-                dry_run=bool(r[12]),
-            )
-            for r in rows
-        ]
-
-    def close(self) -> None:
-        """Close both connections."""
-        with self._lock:
-            self._db.close()
-            self._audit_db.close()

@@ -26,7 +26,7 @@ from enclave_kms.proxy.endpoints import VMADDR_CID_ANY
         ("tcp:127.0.0.1:443", TcpEndpoint("127.0.0.1", 443)),
         ("tcp:kms.us-east-1.amazonaws.com:443", TcpEndpoint("kms.us-east-1.amazonaws.com", 443)),
         ("tcp:[::1]:8443", TcpEndpoint("::1", 8443)),
-        ("tcp:0.0.0.0:0", TcpEndpoint("0.0.0.0", 0)),  # noqa: S104 - parsing only
+        ("tcp:0.0.0.0:0", TcpEndpoint("0.0.0.0", 0)),
         ("unix:/run/x.sock", UnixEndpoint("/run/x.sock")),
         ("unix:rel/x:y.sock", UnixEndpoint("rel/x:y.sock")),
     ],
@@ -72,7 +72,7 @@ def test_endpoint_error_is_a_config_error() -> None:
 
 def test_route_parse() -> None:
     route = Route.parse("tcp:0.0.0.0:8443=vsock:16:8443")
-    assert route.listen == TcpEndpoint("0.0.0.0", 8443)  # noqa: S104 - parsing only
+    assert route.listen == TcpEndpoint("0.0.0.0", 8443)
     assert route.upstream == VsockEndpoint(16, 8443)
     assert str(route) == "tcp:0.0.0.0:8443=vsock:16:8443"
 

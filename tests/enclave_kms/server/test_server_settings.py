@@ -192,11 +192,11 @@ def test_a_bad_store_url_is_refused_without_echoing_it() -> None:
     assert "s3cret-pw" not in err.value.message
 
 
-def test_a_postgresql_store_runs_the_service_in_threads_unless_told_otherwise() -> None:
+def test_the_service_runs_on_the_event_loop_unless_told_otherwise() -> None:
     assert load_settings().service_in_threadpool is False
-    assert load_settings({"store_url": STORE_URL}).service_in_threadpool is True
-    explicit = load_settings({"store_url": STORE_URL, "service_in_threadpool": False})
-    assert explicit.service_in_threadpool is False
+    assert load_settings({"store_url": STORE_URL}).service_in_threadpool is False
+    explicit = load_settings({"store_url": STORE_URL, "service_in_threadpool": True})
+    assert explicit.service_in_threadpool is True
 
 
 def test_serve_banner_names_the_store_without_its_password() -> None:

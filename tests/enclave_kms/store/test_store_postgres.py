@@ -288,13 +288,14 @@ def test_lost_races_are_retried_then_reported_busy(pg_url: str) -> None:
         store.close()
 
 
-def test_sessions_commit_synchronously_in_utc(pg_store: PostgresStore) -> None:
-    row = pg_store._read(
-        lambda c: c.execute(
-            "SELECT current_setting('synchronous_commit'), current_setting('TimeZone')"
-        ).fetchone()
-    )
-    assert row == ("on", "UTC")
+def test_changes_commit_synchronously_and_audit_rows_do_not(pg_store: PostgresStore) -> None:
+    settings = "SELECT current_setting('synchronous_commit'), current_setting('TimeZone')"
+    # Every change runs in a transaction, flushed to the server's disk before it returns.
+    in_transaction = pg_store._run(lambda c: c.execute(settings).fetchone())
+    assert in_transaction == ("on", "UTC")
+    # The audit insert is the only autocommit write: committed, not waited on to be flushed.
+    alone = pg_store._read(lambda c: c.execute(settings).fetchone())
+    assert alone == ("off", "UTC")
 
 
 # --- the throwaway cluster ------------------------------------------------------------------

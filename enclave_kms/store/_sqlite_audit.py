@@ -1,0 +1,74 @@
+"""Audit records in the SQLite store (a mixin of :class:`~enclave_kms.store.sqlite.SqliteStore`).
+
+Records go through the store's second connection, ``synchronous=NORMAL``: in WAL mode a
+commit there survives a process crash, but the last few records may be lost on power loss or
+an OS crash (see :mod:`enclave_kms.store.sqlite`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from enclave_kms.audit import AuditRecord
+from enclave_kms.store._sqlite_base import SqliteBase
+from enclave_kms.store._sqlite_rows import dt_req, ts
+
+__all__ = ["SqliteAudit"]
+
+
+class SqliteAudit(SqliteBase):
+    """``append_audit`` and ``query_audit``."""
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append an audit record (on the ``synchronous=NORMAL`` connection)."""
+        self._execute_alone(
+            self._audit_db,
+            "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, "
+            "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
+            "deny_reason, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                ts(record.time), record.operation, record.outcome, record.principal_arn,
+                record.caller_account, record.key_arn, record.access_key_id,
+                json.dumps(list(record.encryption_context_keys)),
+                record.attestation_module_id, record.attestation_image_digest,
+                json.dumps(list(record.attestation_pcrs)), record.deny_reason,
+                int(record.dry_run),
+            ),
+        )  # fmt: skip
+
+    def query_audit(
+        self, *, since: datetime | None, key_arn: str | None, limit: int
+    ) -> Sequence[AuditRecord]:
+        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        sql = (
+            "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, "
+            "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, "
+            "dry_run FROM audit WHERE time >= ?"
+        )
+        args: list[object] = [ts(since) if since is not None else 0]
+        if key_arn is not None:
+            sql += " AND key_arn = ?"
+            args.append(key_arn)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        rows = self._read(lambda db: db.execute(sql, args).fetchall())
+        return [
+            AuditRecord(
+                time=dt_req(r[0]),
+                operation=r[1],
+                outcome=r[2],
+                principal_arn=r[3],
+                caller_account=r[4],
+                key_arn=r[5],
+                access_key_id=r[6],
+                encryption_context_keys=tuple(json.loads(r[7])),
+                attestation_module_id=r[8],
+                attestation_image_digest=r[9],
+                attestation_pcrs=tuple(json.loads(r[10])),
+                deny_reason=r[11],
+                dry_run=bool(r[12]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,161 @@
+"""Connections, schema, transactions and change publication of the SQLite store.
+
+See :mod:`enclave_kms.store.sqlite` for the guarantees; this module holds the mechanics every
+method of :class:`~enclave_kms.store.sqlite.SqliteStore` builds on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from enclave_kms._rootkey import RootKey
+from enclave_kms.store._interface import (
+    DuplicateError,
+    RecordNotFoundError,
+    SchemaVersionError,
+    StoreBusyError,
+    StoreError,
+)
+from enclave_kms.store._sqlite_rows import DUPLICATE_ERRORS, SCHEMA
+
+__all__ = ["SCHEMA_VERSION", "SqliteBase"]
+
+SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+
+
+class SqliteBase:
+    """Opens the file (two connections), checks schema and root key, runs transactions."""
+
+    def __init__(self, path: Path, root_key: RootKey, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._root = root_key
+        self._lock = threading.RLock()
+        try:
+            self._db = self._connect(busy_timeout, "FULL")
+            self._audit_db = self._connect(busy_timeout, "NORMAL")
+            self._init_schema()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+
+    def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+        db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _init_schema(self) -> None:
+        # executescript commits on its own; every statement is CREATE ... IF NOT EXISTS, so
+        # processes opening a new file at once all converge on the same schema.
+        self._db.executescript(SCHEMA)
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.path} has schema version {row[0]}; this build reads version "
+                    f"{SCHEMA_VERSION} only"
+                )
+            # Files created before the counter existed get it here, with no other change.
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
+            row = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta VALUES ('root_key_check', ?)", (self._root.check_value(),)
+                )
+            else:
+                self._root.verify_check_value(str(row[0]))
+
+    # --- transaction helpers ------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = self._db if db is None else db
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise self._convert(exc) from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                # A failed COMMIT may already have ended the transaction; rolling back again
+                # would raise "no transaction is active" and hide the original error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._convert(exc) from None
+                raise
+
+    def _execute_alone(
+        self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]
+    ) -> None:
+        """Run one single-row write in its own implicit transaction.
+
+        A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
+        the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
+        """
+        with self._lock:
+            try:
+                conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise self._convert(exc) from None
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise self._convert(exc) from None
+
+    @staticmethod
+    def _convert(exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreBusyError(f"the store is busy: {text}")
+        # Only a duplicate name is a DuplicateError (PostgreSQL's UniqueViolation); NOT NULL,
+        # CHECK and the like are bugs or bad input and stay plain store failures.
+        if getattr(exc, "sqlite_errorname", "") in DUPLICATE_ERRORS:
+            return DuplicateError(text)
+        return StoreError(f"store failure: {text}")
+
+    @staticmethod
+    def _touch(db: sqlite3.Connection) -> None:
+        """Publish a change: bump the change counter in the caller's write transaction."""
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name='change_counter'")
+
+    @staticmethod
+    def _require_key(db: sqlite3.Connection, key_id: str) -> None:
+        # Inside BEGIN IMMEDIATE: no other process can delete the key before we commit.
+        if db.execute("SELECT 1 FROM keys WHERE key_id=?", (key_id,)).fetchone() is None:
+            raise RecordNotFoundError(f"key {key_id} does not exist")
+
+    def change_counter(self) -> int:
+        """Return the store-wide change counter (grows with every committed key change).
+
+        A service that caches key records, aliases or policies polls this and drops its
+        caches when the value moved (see ``KmsService``).
+        """
+        row = self._read(
+            lambda db: db.execute("SELECT value FROM meta WHERE name='change_counter'").fetchone()
+        )
+        if row is None:
+            raise StoreError(f"{self.path} lost its change counter row")
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close both connections."""
+        with self._lock:
+            self._db.close()
+            self._audit_db.close()
