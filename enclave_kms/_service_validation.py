@@ -15,6 +15,7 @@ from enclave_kms.errors import ValidationException
 
 __all__ = [
     "AWS_USAGES_BY_SPEC",
+    "MAX_ENCRYPTION_CONTEXT_BYTES",
     "MAX_GRANT_TOKENS",
     "MODEL_CMK_SPECS",
     "MODEL_DATA_KEY_PAIR_SPECS",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 MAX_GRANT_TOKENS = 10
+# Our limit on an encryption context (keys and values, UTF-8): AWS publishes none.
+MAX_ENCRYPTION_CONTEXT_BYTES = 8192
 
 
 def _camel(member: str) -> str:
@@ -118,6 +121,27 @@ class Checks:
                 f"Value at '{_camel(member)}' failed to satisfy constraint: "
                 "Member must be a map of strings to strings"
             )
+            return
+        # AWS publishes no size limit; ours bounds what every audit record and policy
+        # evaluation carries (the keys are audited), far above any real context.
+        size = sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in ctx.items())
+        if size > MAX_ENCRYPTION_CONTEXT_BYTES:
+            self._errors.append(
+                f"Value at '{_camel(member)}' failed to satisfy constraint: Member must have "
+                f"a total size of at most {MAX_ENCRYPTION_CONTEXT_BYTES} bytes"
+            )
+        # Condition keys compare kms:EncryptionContext:<key> case-insensitively (as KMS
+        # documents), so "tenant" and "Tenant" in one context would give one condition key
+        # two values and could slip past a negated Deny. Such a context is refused.
+        folded: dict[str, str] = {}
+        for key in sorted(ctx):
+            other = folded.setdefault(key.lower(), key)
+            if other != key:
+                self._errors.append(
+                    f"Value at '{_camel(member)}' failed to satisfy constraint: keys "
+                    f"{other!r} and {key!r} differ only by case"
+                )
+                break
 
     def custom(self, message: str) -> None:
         """A violation AWS words on its own (not the ``Value ... at ...`` form)."""

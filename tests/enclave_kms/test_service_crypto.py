@@ -320,3 +320,28 @@ def test_any_bit_flip_is_invalid_ciphertext(service: KmsService, data: st.DataOb
         service.decrypt(
             ROOT_CALLER, DecryptRequest(ciphertext_blob=bytes(flipped), encryption_context=CTX)
         )
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"tenant": "A", "Tenant": "B"}, "differ only by case"),
+        ({"k": "v" * 8192}, "at most 8192 bytes"),
+    ],
+)
+def test_encryption_contexts_that_could_bypass_conditions_are_refused(
+    service: KmsService, context: dict[str, str], message: str
+) -> None:
+    # Condition keys fold the case of kms:EncryptionContext:<key>, so case-twins would give a
+    # negated Deny two values to choose from; and every context's keys reach the audit record.
+    kid = new_key(service)
+    with pytest.raises(ValidationException, match=message):
+        service.encrypt(
+            ROOT_CALLER,
+            EncryptRequest(key_id=kid, plaintext=b"x", encryption_context=context),
+        )
+    with pytest.raises(ValidationException, match=message):
+        service.generate_data_key(
+            ROOT_CALLER,
+            GenerateDataKeyRequest(key_id=kid, key_spec="AES_256", encryption_context=context),
+        )
