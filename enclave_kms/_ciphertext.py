@@ -46,6 +46,7 @@ __all__ = [
     "BLOB_OVERHEAD",
     "FORMAT_VERSION",
     "HEADER_SIZE",
+    "INVALID_CIPHERTEXT_MESSAGE",
     "MAGIC",
     "BlobHeader",
     "canonical_encryption_context",
@@ -73,7 +74,10 @@ _KDF_LABEL: Final = b"enclave-kms blob"
 # HSM design (a fresh derived key per encryption).
 _GCM_IV: Final = bytes(12)
 _U32 = struct.Struct(">I")
-_INVALID: Final = "The ciphertext is invalid or does not match the encryption context."
+# One message for every ciphertext failure, whatever the cause (enclave_kms/CIPHERTEXT.md).
+INVALID_CIPHERTEXT_MESSAGE: Final = (
+    "The ciphertext is invalid or does not match the encryption context."
+)
 
 
 @dataclass(frozen=True)
@@ -182,10 +186,10 @@ def read_header(blob: bytes) -> BlobHeader:
         InvalidCiphertextException: too short, wrong magic or unknown format version.
     """
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < BLOB_OVERHEAD:
-        raise InvalidCiphertextException(_INVALID)
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
     magic, version, key_bytes, key_version = _PREFIX.unpack_from(blob)
     if magic != MAGIC or version != FORMAT_VERSION:
-        raise InvalidCiphertextException(_INVALID)
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
     nonce = bytes(blob[_PREFIX.size : HEADER_SIZE])
     return BlobHeader(key_id=str(uuid.UUID(bytes=key_bytes)), key_version=key_version, nonce=nonce)
 
@@ -216,4 +220,4 @@ def open_blob(blob: bytes, *, backing_key: bytes, encryption_context: Mapping[st
     try:
         return AESGCM(key).decrypt(_GCM_IV, data[HEADER_SIZE:], header + aad_ctx)
     except InvalidTag:
-        raise InvalidCiphertextException(_INVALID) from None
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE) from None

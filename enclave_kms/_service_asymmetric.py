@@ -11,6 +11,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from enclave_kms._ciphertext import INVALID_CIPHERTEXT_MESSAGE
 from enclave_kms._keymaterial import (
     KEY_SPECS,
     generate_data_key_pair,
@@ -92,7 +93,7 @@ class AsymmetricOperations(ServiceCore):
         try:
             return private.decrypt(ciphertext, _oaep(algorithm))
         except ValueError:
-            raise InvalidCiphertextException("") from None
+            raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE) from None
 
     # --- GetPublicKey -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from enclave_kms import _ciphertext
+from enclave_kms._ciphertext import INVALID_CIPHERTEXT_MESSAGE
 from enclave_kms._service_asymmetric import AsymmetricOperations, _ctx
 from enclave_kms._service_context import OpContext, exact_key_state
 from enclave_kms._service_keys import key_id_checks
@@ -107,9 +108,9 @@ class DecryptOperations(AsymmetricOperations):
         except NotFoundException:
             # The header is not authenticated yet: a blob naming no key here is simply not a
             # valid ciphertext (AWS gives the same answer for a tampered blob).
-            raise InvalidCiphertextException("") from None
+            raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE) from None
         if key.key_usage != "ENCRYPT_DECRYPT":
-            raise InvalidCiphertextException("")
+            raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
         return key, header.key_version
 
     def _open(
@@ -129,7 +130,7 @@ class DecryptOperations(AsymmetricOperations):
             try:
                 material = self._material(key.key_id, version)
             except RecordNotFoundError:
-                raise InvalidCiphertextException("") from None
+                raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE) from None
             plaintext = _ciphertext.open_blob(
                 blob, backing_key=material, encryption_context=context or {}
             )

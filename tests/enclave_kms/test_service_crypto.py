@@ -345,3 +345,18 @@ def test_encryption_contexts_that_could_bypass_conditions_are_refused(
             ROOT_CALLER,
             GenerateDataKeyRequest(key_id=kid, key_spec="AES_256", encryption_context=context),
         )
+
+
+def test_every_invalid_ciphertext_gets_the_same_message(service: KmsService) -> None:
+    # A blob naming no key of ours must be indistinguishable from a tampered one.
+    kid = new_key(service)
+    blob = service.encrypt(ROOT_CALLER, EncryptRequest(key_id=kid, plaintext=b"x")).ciphertext_blob
+    assert blob is not None
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    foreign = blob[:3] + bytes(16) + blob[19:]  # another key id in the header
+    messages = set()
+    for bad in (tampered, foreign, b"EK\x01" + bytes(60)):
+        with pytest.raises(InvalidCiphertextException) as caught:
+            service.decrypt(ROOT_CALLER, DecryptRequest(ciphertext_blob=bad))
+        messages.add(caught.value.message)
+    assert len(messages) == 1 and messages != {""}
