@@ -158,6 +158,8 @@ def _serve(args: argparse.Namespace) -> int:
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,  # one line per request costs more than the request itself
+        # Beyond this many connections per worker uvicorn answers 503 instead of queueing.
+        "limit_concurrency": settings.max_connections,
     }
     if settings.workers > 1:
         # Create the root key and the store schema once, here, before the workers start:

@@ -39,6 +39,7 @@ __all__ = [
     "MissingAuthenticationTokenException",
     "NotFoundException",
     "RequestEntityTooLargeException",
+    "RequestTimeoutException",
     "SerializationException",
     "TagException",
     "ThrottlingException",
@@ -201,6 +202,12 @@ class MissingAuthenticationTokenException(KmsError):
 
 class UnrecognizedClientException(KmsError):
     """The access key id is not known."""
+
+
+class RequestTimeoutException(KmsError):
+    """The request body did not arrive in time (a slow or stalled client)."""
+
+    http_status = 408
 
 
 class RequestEntityTooLargeException(KmsError):

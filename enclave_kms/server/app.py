@@ -18,6 +18,7 @@ message, which could carry request data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
@@ -36,6 +37,7 @@ from enclave_kms.errors import (
     KmsError,
     KMSInternalException,
     RequestEntityTooLargeException,
+    RequestTimeoutException,
     UnknownOperationException,
     UnsupportedOperationException,
 )
@@ -83,16 +85,24 @@ class _Dispatch:
         raise UnknownOperationException(f"Unknown operation {name[:64]!r}.")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     too_large = RequestEntityTooLargeException(f"Request body exceeds the limit of {limit} bytes.")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:  # chunked or lying Content-Length: stop reading at the limit
-            raise too_large
+    try:
+        # The body arrives before any authentication: a client that announces more than it
+        # sends must not hold the connection (and its buffer) indefinitely.
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:  # chunked or lying Content-Length: stop at the limit
+                    raise too_large
+    except TimeoutError:
+        raise RequestTimeoutException(
+            f"The request body did not arrive within {timeout:g} seconds."
+        ) from None
     return bytes(body)
 
 
@@ -180,7 +190,7 @@ def create_app(
                 counter[0] += 1
                 if counter[0] % warn_every == 0:
                     _LOG.warning(_INSECURE_WARNING)
-            body = await _read_body(request, limit)
+            body = await _read_body(request, limit, settings.body_read_timeout_seconds)
             scope = request.scope
             who = verifier.verify(
                 method=request.method,

@@ -64,6 +64,10 @@ class ServerSettings(BaseSettings):
             hold it), plus room for a 4 KiB plaintext and the other members.
         recipient_max_age_seconds: refuse attestation documents older than this (unset: no
             limit, as AWS documents none).
+        body_read_timeout_seconds: a request whose body has not fully arrived by then is
+            answered 408 and closed, so a slow or stalled client cannot hold a connection
+            (and up to ``max_body_bytes`` of buffer) before it has been authenticated.
+        max_connections: concurrent connections per worker; beyond it uvicorn answers 503.
         workers: uvicorn worker processes.
         service_in_threadpool: call the service in a worker thread instead of on the event
             loop. Off by default, for both stores: a cryptographic call is short (with
@@ -90,6 +94,8 @@ class ServerSettings(BaseSettings):
     credentials_file: Path | None = None
     max_body_bytes: int = Field(default=384 * 1024, ge=1024, le=16 * 1024 * 1024)
     recipient_max_age_seconds: float | None = Field(default=None, gt=0)
+    body_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    max_connections: int = Field(default=1024, ge=1, le=65536)
     workers: int = Field(default=1, ge=1, le=64)
     service_in_threadpool: bool = False
     insecure_accept_any_credentials: bool = False

@@ -190,3 +190,36 @@ def test_unsafe_mode_accepts_any_key_as_root_and_warns(
     assert service.callers[0].principal_arn == f"arn:aws:iam::{ACCOUNT}:root"
     warnings = [r for r in caplog.records if "UNSAFE" in r.getMessage()]
     assert len(warnings) >= 2  # once at start, once after 2 requests
+
+
+def test_a_body_that_never_arrives_is_answered_408(service: FakeService, tmp_path: Path) -> None:
+    # A client announces a body and stalls: before any authentication, it must not hold the
+    # connection (and its buffer) for ever.
+    import asyncio
+    import json as json_module
+
+    settings = ServerSettings(data_dir=tmp_path, body_read_timeout_seconds=0.2)
+    app = create_app(service, settings, credentials=CredentialSet([]))
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(3600)  # the body never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "headers": [(b"host", HOST.encode()), (b"content-length", b"300000")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 4599),
+    }  # fmt: skip
+
+    async def run() -> None:
+        await asyncio.wait_for(app(scope, receive, send), timeout=10)
+
+    asyncio.run(run())
+    assert sent[0]["status"] == 408
+    body = json_module.loads(sent[1]["body"])  # type: ignore[arg-type]
+    assert body["__type"] == "RequestTimeoutException"
