@@ -64,6 +64,7 @@ class ServiceBase:
         clock: Clock = utc_now,
         randbytes: Callable[[int], bytes] = os.urandom,
         recipient_max_age: timedelta | None = None,
+        recipient_reject_debug: bool = False,
         audit: AuditSink | None = None,
         material_cache_size: int = 1024,
         cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
@@ -78,6 +79,7 @@ class ServiceBase:
         self._clock = clock
         self._randbytes = randbytes
         self._recipient_max_age = recipient_max_age
+        self._recipient_reject_debug = recipient_reject_debug
         self._audit: AuditSink = audit if audit is not None else StoreAuditSink(store)
         # A store that can check key records in the audit statement itself (PostgreSQL) lets
         # cryptographic operations decide on cached records (see _service_context). Only

@@ -249,6 +249,7 @@ class ServiceCore(ServiceBase):
                 verifier=self._verifier,
                 at=op.time,
                 max_age=self._recipient_max_age,
+                reject_debug=self._recipient_reject_debug,
             )
         except RecipientError as exc:
             op.deny_reason = exc.reason

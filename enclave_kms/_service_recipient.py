@@ -97,8 +97,12 @@ def verify_recipient(
     verifier: Verifier,
     at: datetime,
     max_age: timedelta | None,
+    reject_debug: bool = False,
 ) -> VerifiedRecipient:
     """Verify the document at ``at`` and require an RSA 2048..4096 public key.
+
+    With ``reject_debug``, a debug-mode enclave (PCR0..2 all zero, nitro-attestation.md §3),
+    whose memory its parent can read, is refused whatever the key policy says.
 
     Raises:
         RecipientError: the document is malformed or unsupported (wrapping a
@@ -121,6 +125,11 @@ def verify_recipient(
             AccessDeniedException("The attestation document in the Recipient failed verification."),
             f"attestation document failed verification: {type(exc).__name__}: {exc}",
         ) from None
+    if reject_debug and verified.document.is_debug_mode:
+        raise RecipientError(
+            AccessDeniedException("The attestation document in the Recipient failed verification."),
+            "debug-mode enclave refused (PCR0..2 all zero; recipient_reject_debug is set)",
+        )
     key = verified.public_key
     if not isinstance(key, RSAPublicKey) or key.key_size > MAX_RSA_BITS:
         size = key.key_size if isinstance(key, RSAPublicKey) else "non-RSA"

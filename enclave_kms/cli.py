@@ -71,6 +71,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--credentials-file", type=Path, help="access keys file (JSON)")
     p.add_argument("--max-body-bytes", type=int, help="request body limit (393216)")
     p.add_argument("--recipient-max-age-seconds", type=float, help="max attestation age")
+    p.add_argument(
+        "--recipient-reject-debug",
+        action="store_true",
+        default=None,
+        help="refuse Recipient documents from debug-mode enclaves (PCR0..2 all zero)",
+    )
     p.add_argument("--log-level", help="debug, info, warning, error")
     p.add_argument(
         "--insecure-accept-any-credentials",
@@ -93,7 +99,8 @@ def _audit_parser(sub: Any) -> None:
 
 _SETTING_FLAGS = (
     "host", "port", "workers", "data_dir", "store_url", "region", "account_id", "trust_roots",
-    "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "log_level",
+    "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "recipient_reject_debug",
+    "log_level",
     "insecure_accept_any_credentials",
 )  # fmt: skip
 

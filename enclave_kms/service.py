@@ -65,6 +65,9 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
         clock: returns the current aware datetime (key dates, lazy deletion and rotation,
             attestation "now").
         randbytes: randomness for data keys, key ids, nonces and symmetric key material.
+        recipient_reject_debug: refuse Recipient documents from debug-mode enclaves (PCR0..2
+            all zero), whose memory the parent can read. Off by default, as AWS KMS accepts
+            them (key policies pinning PCR0 refuse them anyway).
         recipient_max_age: reject attestation documents older than this (AWS documents no
             limit; off by default).
         audit: the audit sink (default: the store).
@@ -112,6 +115,7 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
         clock: Clock = _utc_now,
         randbytes: Callable[[int], bytes] = os.urandom,
         recipient_max_age: timedelta | None = None,
+        recipient_reject_debug: bool = False,
         audit: AuditSink | None = None,
         material_cache_size: int = 1024,
         cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
@@ -125,6 +129,7 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
             clock=clock,
             randbytes=randbytes,
             recipient_max_age=recipient_max_age,
+            recipient_reject_debug=recipient_reject_debug,
             audit=audit,
             material_cache_size=material_cache_size,
             cache_poll_interval=cache_poll_interval,
@@ -173,6 +178,7 @@ def open_service(
     environ: Mapping[str, str] | None = None,
     clock: Clock = _utc_now,
     recipient_max_age: timedelta | None = None,
+    recipient_reject_debug: bool = False,
     store_url: str | None = None,
     cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
 ) -> KmsService:
@@ -191,6 +197,7 @@ def open_service(
         environ: the environment to read the root key from (default ``os.environ``).
         clock: the service clock.
         recipient_max_age: the optional attestation max age.
+        recipient_reject_debug: refuse debug-mode enclaves' Recipient documents.
         store_url: ``postgresql://…`` (or ``postgres://…``) selects the PostgreSQL store,
             whose schema must have been created with ``enclave-kms migrate --store URL`` and
             whose root key must be supplied (replicas share one database, so they must share
@@ -243,5 +250,6 @@ def open_service(
         verifier=Verifier(trusted_roots=trusted_roots, clock=clock),
         clock=clock,
         recipient_max_age=recipient_max_age,
+        recipient_reject_debug=recipient_reject_debug,
         cache_poll_interval=cache_poll_interval,
     )

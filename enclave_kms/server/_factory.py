@@ -127,6 +127,8 @@ def open_configured_service(settings: ServerSettings) -> Any:
 
     roots = load_trust_roots(settings)
     kwargs: dict[str, Any] = {}
+    if settings.recipient_reject_debug:
+        kwargs["recipient_reject_debug"] = True
     if settings.recipient_max_age_seconds is not None:
         kwargs["recipient_max_age"] = timedelta(seconds=settings.recipient_max_age_seconds)
     if settings.store_url is None:

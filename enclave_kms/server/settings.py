@@ -64,6 +64,8 @@ class ServerSettings(BaseSettings):
             hold it), plus room for a 4 KiB plaintext and the other members.
         recipient_max_age_seconds: refuse attestation documents older than this (unset: no
             limit, as AWS documents none).
+        recipient_reject_debug: refuse Recipient documents from debug-mode enclaves (PCR0..2
+            all zero), whose memory the parent can read; off by default, as AWS accepts them.
         body_read_timeout_seconds: a request whose body has not fully arrived by then is
             answered 408 and closed, so a slow or stalled client cannot hold a connection
             (and up to ``max_body_bytes`` of buffer) before it has been authenticated.
@@ -94,6 +96,7 @@ class ServerSettings(BaseSettings):
     credentials_file: Path | None = None
     max_body_bytes: int = Field(default=384 * 1024, ge=1024, le=16 * 1024 * 1024)
     recipient_max_age_seconds: float | None = Field(default=None, gt=0)
+    recipient_reject_debug: bool = False
     body_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     max_connections: int = Field(default=1024, ge=1, le=65536)
     workers: int = Field(default=1, ge=1, le=64)

@@ -312,3 +312,30 @@ def test_dry_run_with_recipient_verifies_the_document(
             ROOT_CALLER,
             GenerateDataKeyRequest(key_id=kid, key_spec="AES_256", recipient=bad, dry_run=True),
         )
+
+
+def test_debug_enclaves_are_refused_only_when_the_operator_says_so(
+    db_path: Path,
+    clock: PinnedClock,
+    nitro_pki: TestPki,
+    attestation_document: Callable[..., bytes],
+    enclave_key: rsa.RSAPrivateKey,
+) -> None:
+    # AWS KMS accepts debug-mode documents (PCR0..2 zero); the parent can read such an
+    # enclave's memory, so an operator may refuse them whatever the key policies say.
+    debug = RecipientInfo(
+        "RSAES_OAEP_SHA_256", attestation_document(public_key=spki(enclave_key), debug=True)
+    )
+    verifier = Verifier(trusted_roots=[nitro_pki.root])
+    lenient = make_service(db_path, clock, verifier=verifier)
+    kid = new_key(lenient)
+    request = GenerateDataKeyRequest(key_id=kid, key_spec="AES_256", recipient=debug)
+    assert lenient.generate_data_key(ROOT_CALLER, request).ciphertext_for_recipient
+    lenient.close()
+    strict = make_service(db_path, clock, verifier=verifier, recipient_reject_debug=True)
+    with pytest.raises(AccessDeniedException) as denied:
+        strict.generate_data_key(ROOT_CALLER, request)
+    assert "debug" not in denied.value.message
+    audit = strict.query_audit(limit=1000)[-1]
+    assert audit.outcome == "AccessDeniedException" and "debug-mode" in (audit.deny_reason or "")
+    strict.close()
