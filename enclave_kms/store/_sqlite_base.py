@@ -6,6 +6,8 @@ method of :class:`~enclave_kms.store.sqlite.SqliteStore` builds on.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +46,11 @@ class SqliteBase:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+        # Create the file 0600 before SQLite does (it would honour the umask): the WAL and
+        # shared-memory files take the database file's mode. Key material in it is wrapped,
+        # but audit records and policies are not for other local users to read.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
         db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False

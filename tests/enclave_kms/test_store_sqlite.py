@@ -196,3 +196,20 @@ def test_durability_pragmas(store: SqliteStore) -> None:
     # 2 = FULL for key changes; the audit connection uses NORMAL (1), see the module docs.
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert store._audit_db.execute("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_the_store_files_are_private(tmp_path: Path) -> None:
+    # Created 0600 whatever the umask: the WAL and shared-memory files take the same mode.
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = SqliteStore(tmp_path / "kms.db", RootKey(bytes(32)))
+        store.close()
+    finally:
+        os.umask(old)
+    for name in ("kms.db", "kms.db-wal", "kms.db-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
