@@ -209,7 +209,7 @@ def test_the_store_files_are_private(tmp_path: Path) -> None:
         store.close()
     finally:
         os.umask(old)
-    for name in ("kms.db", "kms.db-wal", "kms.db-shm"):
+    for name in ("kms.db", "kms.db-wal", "kms.db-shm", "kms.db.lock"):
         path = tmp_path / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
