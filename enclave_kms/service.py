@@ -24,9 +24,7 @@ or are absent from :data:`~enclave_kms.model.OPERATIONS`.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +37,7 @@ from enclave_kms._service_core import DEFAULT_CACHE_POLL_INTERVAL, Clock, _utc_n
 from enclave_kms._service_crypto import CryptoOperations
 from enclave_kms._service_rotation import RotationOperations
 from enclave_kms._service_tags import TagOperations
-from enclave_kms.audit import AuditRecord, AuditSink
+from enclave_kms.audit import AuditRecord
 from enclave_kms.store import Store, StoreError
 
 __all__ = [
@@ -104,37 +102,6 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
     Raises:
         ValueError: ``account_id`` is not 12 digits, or a negative ``cache_poll_interval``.
     """
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        region: str,
-        account_id: str,
-        verifier: Verifier,
-        clock: Clock = _utc_now,
-        randbytes: Callable[[int], bytes] = os.urandom,
-        recipient_max_age: timedelta | None = None,
-        recipient_reject_debug: bool = False,
-        audit: AuditSink | None = None,
-        material_cache_size: int = 1024,
-        cache_poll_interval: float = DEFAULT_CACHE_POLL_INTERVAL,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            store,
-            region=region,
-            account_id=account_id,
-            verifier=verifier,
-            clock=clock,
-            randbytes=randbytes,
-            recipient_max_age=recipient_max_age,
-            recipient_reject_debug=recipient_reject_debug,
-            audit=audit,
-            material_cache_size=material_cache_size,
-            cache_poll_interval=cache_poll_interval,
-            monotonic=monotonic,
-        )
 
     def query_audit(
         self, *, since: datetime | None = None, key_arn: str | None = None, limit: int = 100
