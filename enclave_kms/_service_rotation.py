@@ -61,8 +61,7 @@ class RotationOperations(ServiceCore):
             key_id_checks(checks, request.key_id)
             checks.integer(request.rotation_period_in_days, "RotationPeriodInDays", 90, 2560)
             checks.raise_if_any()
-            assert request.key_id is not None  # noqa: S101
-            key = self._resolve(op, request.key_id, allow_alias=False)
+            key = self._management_key(op, request.key_id)
             self._authorize(op, key, "EnableKeyRotation")
             self._require_enabled(key)
             self._rotatable(key)
@@ -90,8 +89,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            assert request.key_id is not None  # noqa: S101
-            key = self._resolve(op, request.key_id, allow_alias=False)
+            key = self._management_key(op, request.key_id)
             self._authorize(op, key, "DisableKeyRotation")
             self._require_enabled(key)
             self._rotatable(key)
@@ -108,8 +106,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            assert request.key_id is not None  # noqa: S101
-            key = self._resolve(op, request.key_id, allow_alias=False)
+            key = self._management_key(op, request.key_id)
             self._authorize(op, key, "GetKeyRotationStatus")
             self._rotatable(key)
             return GetKeyRotationStatusResponse(
@@ -133,8 +130,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            assert request.key_id is not None  # noqa: S101
-            key = self._resolve(op, request.key_id, allow_alias=False)
+            key = self._management_key(op, request.key_id)
             self._authorize(op, key, "RotateKeyOnDemand")
             self._require_enabled(key)
             self._rotatable(key)
@@ -172,8 +168,7 @@ class RotationOperations(ServiceCore):
                         MODEL_INCLUDE_KEY_MATERIAL)  # fmt: skip
             page_checks(checks, request.limit, request.marker)
             checks.raise_if_any()
-            assert request.key_id is not None  # noqa: S101
-            key = self._resolve(op, request.key_id, allow_alias=False)
+            key = self._management_key(op, request.key_id)
             self._authorize(op, key, "ListKeyRotations")
             self._rotatable(key)
             versions = list(self._store.list_materials(key.key_id))
