@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -215,3 +216,50 @@ def test_any_body_verifies_and_any_flipped_byte_fails(body: bytes, flip: int) ->
         tampered = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
         with pytest.raises(InvalidSignatureException):
             check(verifier(), headers, tampered)
+
+
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(codec="latin-1", exclude_categories=("Cs",)), max_size=300
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    authorization=st.one_of(
+        _HEADER_TEXT,
+        # Mutations of a real header reach deeper than random text.
+        st.builds(
+            lambda cut, junk: (
+                (
+                    "AWS4-HMAC-SHA256 Credential="
+                    + ACCESS_KEY
+                    + "/20260101/"
+                    + REGION
+                    + "/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature="
+                    + "0" * 64
+                )[:cut]
+                + junk
+            ),
+            st.integers(min_value=0, max_value=200),
+            _HEADER_TEXT,
+        ),
+    ),
+    amz_date=st.one_of(st.none(), _HEADER_TEXT, st.just("20260101T000000Z")),
+    extra=st.lists(st.tuples(_HEADER_TEXT, _HEADER_TEXT), max_size=4),
+    body=st.binary(max_size=64),
+)
+def test_any_authorization_header_ends_in_a_documented_error(
+    authorization: str,
+    amz_date: str | None,
+    extra: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    # The SigV4 parser reads untrusted bytes before anything else: whatever arrives, the
+    # outcome is a KmsError (answered on the wire) or an authenticated caller, never a crash.
+    from enclave_kms.errors import KmsError
+
+    headers = [("Host", "127.0.0.1:4599"), ("Authorization", authorization), *extra]
+    if amz_date is not None:
+        headers.append(("X-Amz-Date", amz_date))
+    with contextlib.suppress(KmsError):  # any other exception type fails the test
+        check(verifier(), headers, body)
