@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/proxy.py
 
 # Mixed load against a server: throughput over time, p99, errors, RSS growth (SOAK_SECONDS).
 SOAK_SECONDS ?= 30
