@@ -226,15 +226,8 @@ class KeyOperations(ServiceCore):
         Raises:
             KMSInvalidStateException: the key is pending deletion.
         """
-        with self._operation("EnableKey", caller) as op:
-            checks = Checks()
-            key_id_checks(checks, request.key_id)
-            checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "EnableKey")
-            self._require_not_pending(key)
-            self._store.update_key(key.key_id, {"key_state": KeyState.ENABLED.value})
-            return EnableKeyResponse()
+        self._set_key_state(caller, "EnableKey", request.key_id, KeyState.ENABLED)
+        return EnableKeyResponse()
 
     def disable_key(self, caller: Caller, request: DisableKeyRequest) -> DisableKeyResponse:
         """DisableKey (key id or key ARN).
@@ -242,15 +235,20 @@ class KeyOperations(ServiceCore):
         Raises:
             KMSInvalidStateException: the key is pending deletion.
         """
-        with self._operation("DisableKey", caller) as op:
+        self._set_key_state(caller, "DisableKey", request.key_id, KeyState.DISABLED)
+        return DisableKeyResponse()
+
+    def _set_key_state(
+        self, caller: Caller, operation: str, key_id: str | None, state: KeyState
+    ) -> None:
+        with self._operation(operation, caller) as op:
             checks = Checks()
-            key_id_checks(checks, request.key_id)
+            key_id_checks(checks, key_id)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "DisableKey")
+            key = self._management_key(op, key_id)
+            self._authorize(op, key, operation)
             self._require_not_pending(key)
-            self._store.update_key(key.key_id, {"key_state": KeyState.DISABLED.value})
-            return DisableKeyResponse()
+            self._store.update_key(key.key_id, {"key_state": state.value})
 
     def update_key_description(
         self, caller: Caller, request: UpdateKeyDescriptionRequest
