@@ -81,7 +81,7 @@ class ServiceBase:
         self._recipient_max_age = recipient_max_age
         self._recipient_reject_debug = recipient_reject_debug
         self._audit: AuditSink = audit if audit is not None else StoreAuditSink(store)
-        # A store that can check key records in the audit statement itself (PostgreSQL) lets
+        # A store that can check key records in the audit statement itself (both ours) lets
         # cryptographic operations decide on cached records (see _service_context). Only
         # with the store as the audit sink: the check and the record must be one statement.
         self._guarded_audit: _GuardedAudit | None = (

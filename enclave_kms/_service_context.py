@@ -2,7 +2,7 @@
 operations may decide on a cached key record.
 
 Exact decisions on a cached record (see :func:`exact_key_state`): where the store can write
-an audit record conditionally (``append_audit_guarded`` of the PostgreSQL store), a
+an audit record conditionally (``append_audit_guarded``, which both stores have), a
 cryptographic operation may decide on an Enabled key record from the per-process cache and
 then write its audit record in one statement that also checks that the key's state, policy
 and current version are still the ones it decided on. If they are not (another replica

@@ -82,7 +82,7 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
       rotation committed by another replica is honoured by the next call that starts after
       it. When the backing material is not cached, it is read together with the key's state
       in one snapshot (``get_key_with_material``) and the state is checked again. On a
-      store with ``append_audit_guarded`` (PostgreSQL), Encrypt, Decrypt, ReEncrypt and
+      store with ``append_audit_guarded`` (both built-in stores), Encrypt, Decrypt, ReEncrypt and
       GenerateDataKey(WithoutPlaintext) may instead decide on a cached Enabled record and
       write their audit record in one statement that checks the key's state, policy and
       current version are still those; if not, nothing is recorded and the call runs again

@@ -3,6 +3,14 @@
 Records go through the store's second connection, ``synchronous=NORMAL``: in WAL mode a
 commit there survives a process crash, but the last few records may be lost on power loss or
 an OS crash (see :mod:`enclave_kms.store.sqlite`).
+
+``append_audit_guarded`` lets the service decide a cryptographic call on a cached key record
+and check it in the audit statement itself (see :mod:`enclave_kms._service_context`): one
+autocommit ``INSERT ... SELECT ... WHERE EXISTS``. SQLite runs a write statement in a write
+transaction taken before it reads anything, so the check and the insert see the latest
+committed state of the file with every other writer (any process) shut out until it commits:
+a key change either committed before (nothing is written, the call runs again) or commits
+after the record.
 """
 
 from __future__ import annotations
@@ -12,10 +20,33 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from enclave_kms.audit import AuditRecord
+from enclave_kms.store._interface import KeyRecord
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
 
 __all__ = ["SqliteAudit"]
+
+_AUDIT_COLUMNS = (
+    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
+    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
+)
+_AUDIT_INSERT = _AUDIT_COLUMNS + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_AUDIT_INSERT_GUARDED = _AUDIT_COLUMNS + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE "
+# The key's state, policy and current version: what a cryptographic decision rests on.
+_KEY_UNCHANGED = (
+    "EXISTS (SELECT 1 FROM keys WHERE key_id=? AND key_state=? AND current_version=? AND policy=?)"
+)
+
+
+def _audit_params(record: AuditRecord) -> tuple[object, ...]:
+    return (
+        ts(record.time), record.operation, record.outcome, record.principal_arn,
+        record.caller_account, record.key_arn, record.access_key_id,
+        json.dumps(list(record.encryption_context_keys)),
+        record.attestation_module_id, record.attestation_image_digest,
+        json.dumps(list(record.attestation_pcrs)), record.deny_reason,
+        int(record.dry_run),
+    )  # fmt: skip
 
 
 class SqliteAudit(SqliteBase):
@@ -23,20 +54,26 @@ class SqliteAudit(SqliteBase):
 
     def append_audit(self, record: AuditRecord) -> None:
         """Append an audit record (on the ``synchronous=NORMAL`` connection)."""
-        self._execute_alone(
-            self._audit_db,
-            "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, "
-            "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
-            "deny_reason, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                ts(record.time), record.operation, record.outcome, record.principal_arn,
-                record.caller_account, record.key_arn, record.access_key_id,
-                json.dumps(list(record.encryption_context_keys)),
-                record.attestation_module_id, record.attestation_image_digest,
-                json.dumps(list(record.attestation_pcrs)), record.deny_reason,
-                int(record.dry_run),
-            ),
-        )  # fmt: skip
+        self._execute_alone(self._audit_db, _AUDIT_INSERT, _audit_params(record))
+
+    def append_audit_guarded(self, record: AuditRecord, keys: Sequence[KeyRecord]) -> bool:
+        """Append ``record`` only if every key in ``keys`` is still exactly as given.
+
+        One statement (see the module docstring): a key that was disabled, scheduled for
+        deletion, deleted, rotated or given another policy since the record was read makes
+        this write nothing.
+
+        Returns:
+            Whether the record was written.
+        """
+        if not keys:
+            self.append_audit(record)
+            return True
+        sql = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
+        params: list[object] = list(_audit_params(record))
+        for key in keys:
+            params += [key.key_id, key.key_state, key.current_version, key.policy]
+        return self._execute_alone(self._audit_db, sql, tuple(params)) == 1
 
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int

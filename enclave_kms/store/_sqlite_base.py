@@ -138,17 +138,15 @@ class SqliteBase:
                     raise self._convert(exc) from None
                 raise
 
-    def _execute_alone(
-        self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]
-    ) -> None:
-        """Run one single-row write in its own implicit transaction.
+    def _execute_alone(self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> int:
+        """Run one single-row write in its own implicit transaction; return its row count.
 
         A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
         the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
         """
         with self._lock, self._writer():
             try:
-                conn.execute(sql, params)
+                return conn.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise self._convert(exc) from None
 

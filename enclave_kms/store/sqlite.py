@@ -17,6 +17,9 @@
   material, aliases, tags or policy also increments the ``change_counter`` row of ``meta``, so
   the change and the new counter value become visible together; :meth:`SqliteStore.change_counter`
   is one primary-key read, and covers several processes sharing the file.
+* ``append_audit_guarded`` (as in the PostgreSQL store) writes an audit record only if the
+  key records a cryptographic call decided on are still the committed ones, in one statement
+  (:mod:`enclave_kms.store._sqlite_audit`), so the service needs no key read per call.
 * Behaves like the PostgreSQL store where SQLite alone would differ: an alias or tag written
   for a key that does not exist raises :class:`RecordNotFoundError` (checked inside the write
   transaction, which holds the file's write lock), and only a unique or primary-key violation

@@ -1,6 +1,7 @@
-"""Cryptographic calls on PostgreSQL decide on cached key records, checked in the audit write.
+"""Cryptographic calls decide on cached key records, checked in the audit write.
 
-Two services on one database play two replicas. Replica B's cache is warm and its poll
+Runs on both stores. Two services on one database (or one SQLite file) play two replicas
+(or two workers). Replica B's cache is warm and its poll
 interval is an hour, so only the audit statement's check can notice what replica A changed;
 every test asserts that B's next call still honours A's change at once, and that B's audit
 holds exactly one record per call (a call redone on the committed state leaves no record of
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +35,6 @@ from enclave_kms.model import (
     ScheduleKeyDeletionRequest,
 )
 from enclave_kms.service import KmsService
-
-pytestmark = pytest.mark.interop
 
 ACCOUNT = "111122223333"
 ROOT = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:root", account_id=ACCOUNT)
@@ -58,10 +58,18 @@ class CountingStore:
         return getattr(self._store, name)
 
 
-def _service(url: str, *, poll: float) -> tuple[KmsService, CountingStore]:
+def _open(where: Path | str) -> Any:
+    if isinstance(where, Path):
+        from enclave_kms.store.sqlite import SqliteStore
+
+        return SqliteStore(where, RootKey(ROOT_KEY))
     from enclave_kms.store.postgres import open_store
 
-    store = CountingStore(open_store(url, RootKey(ROOT_KEY)))
+    return open_store(where, RootKey(ROOT_KEY))
+
+
+def _service(where: Path | str, *, poll: float) -> tuple[KmsService, CountingStore]:
+    store = CountingStore(_open(where))
     service = KmsService(
         store,  # type: ignore[arg-type]
         region="us-east-1",
@@ -72,10 +80,19 @@ def _service(url: str, *, poll: float) -> tuple[KmsService, CountingStore]:
     return service, store
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.interop)])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A SQLite file, or the URL of a fresh migrated PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "kms.sqlite3"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture
-def replicas(pg_url: str) -> Iterator[tuple[KmsService, KmsService, CountingStore]]:
-    a, _ = _service(pg_url, poll=0)
-    b, b_store = _service(pg_url, poll=3600)  # B never polls during a test
+def replicas(where: Path | str) -> Iterator[tuple[KmsService, KmsService, CountingStore]]:
+    a, _ = _service(where, poll=0)
+    b, b_store = _service(where, poll=3600)  # B never polls during a test
     try:
         yield a, b, b_store
     finally:
@@ -163,16 +180,14 @@ def test_a_policy_change_on_a_binds_bs_next_call(replicas: Any) -> None:
     assert _outcomes(b, key_id) == [("Encrypt", "success"), ("Encrypt", "AccessDeniedException")]
 
 
-def test_a_key_deleted_on_a_is_gone_for_b(replicas: Any, pg_url: str) -> None:
+def test_a_key_deleted_on_a_is_gone_for_b(replicas: Any, where: Path | str) -> None:
     a, b, _ = replicas
     key_id = _key(a)
     b.encrypt(ROOT, EncryptRequest(key_id=key_id, plaintext=b"x"))
     a.schedule_key_deletion(
         ROOT, ScheduleKeyDeletionRequest(key_id=key_id, pending_window_in_days=7)
     )
-    from enclave_kms.store.postgres import open_store
-
-    direct = open_store(pg_url, RootKey(ROOT_KEY))
+    direct = _open(where)
     try:
         direct.delete_key(key_id)
     finally:
