@@ -24,16 +24,31 @@ from enclave_kms.store._interface import (
     StoreBusyError,
     StoreError,
 )
-from enclave_kms.store._sqlite_rows import DUPLICATE_ERRORS, SCHEMA
+from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, AUDIT_INDEXES, DUPLICATE_ERRORS, SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _T = TypeVar("_T")
 
 
 _CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
+
+
+def _upgrade_from_v1(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the audit table without AUTOINCREMENT (rows, order and seq kept).
+
+    Runs inside the opener's ``BEGIN IMMEDIATE`` (DDL is transactional in SQLite), so another
+    process opening the file at the same time waits and then finds version 2.
+    """
+    db.execute(f"CREATE TABLE audit_v2 ({AUDIT_COLUMNS})")
+    db.execute("INSERT INTO audit_v2 SELECT * FROM audit ORDER BY seq")
+    db.execute("DROP TABLE audit")  # its indexes and sqlite_sequence row go with it
+    db.execute("ALTER TABLE audit_v2 RENAME TO audit")
+    for statement in AUDIT_INDEXES.strip().splitlines():
+        db.execute(statement)
+    db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
 
 
 class SqliteBase:
@@ -92,10 +107,12 @@ class SqliteBase:
             row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) == 1:
+                _upgrade_from_v1(db)
             elif int(row[0]) != SCHEMA_VERSION:
                 raise SchemaVersionError(
-                    f"{self.path} has schema version {row[0]}; this build reads version "
-                    f"{SCHEMA_VERSION} only"
+                    f"{self.path} has schema version {row[0]}; this build reads versions 1 "
+                    f"(upgraded when opened) and {SCHEMA_VERSION}"
                 )
             # Files created before the counter existed get it here, with no other change.
             db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")

@@ -191,6 +191,66 @@ def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
 
 
+# The audit table as schema version 1 created it (AUTOINCREMENT), for the upgrade test.
+_V1_AUDIT = """
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, operation TEXT NOT NULL,
+    outcome TEXT NOT NULL, principal_arn TEXT NOT NULL, caller_account TEXT NOT NULL,
+    key_arn TEXT, access_key_id TEXT, ec_keys TEXT NOT NULL, att_module_id TEXT,
+    att_image_digest TEXT, att_pcrs TEXT NOT NULL, deny_reason TEXT, dry_run INTEGER NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (time);
+CREATE INDEX audit_by_key ON audit (key_arn, time);
+"""
+
+
+def _audit(operation: str, minute: int) -> AuditRecord:
+    return AuditRecord(
+        time=NOW + timedelta(minutes=minute),
+        operation=operation,
+        outcome="success",
+        principal_arn="arn:aws:iam::111122223333:root",
+        caller_account="111122223333",
+        key_arn="arn:aws:kms:us-east-1:111122223333:key/k1",
+        encryption_context_keys=("purpose",),
+    )
+
+
+def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SqliteStore(path, RootKey(bytes(32))).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("DROP TABLE audit;" + _V1_AUDIT)
+    db.execute("UPDATE meta SET value='1' WHERE name='schema_version'")
+    for i, op in enumerate(["Encrypt", "Decrypt", "GenerateDataKey"]):
+        db.execute(
+            "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, "
+            "key_arn, access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, "
+            "deny_reason, dry_run) VALUES (?,?,'success','p','111122223333','k',NULL,'[]',"
+            "NULL,NULL,'[]',NULL,0)",
+            (i, op),
+        )
+    db.close()
+
+    store = SqliteStore(path, RootKey(bytes(32)))
+    version = store._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+    assert version == ("2",)
+    (ddl,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name='audit'").fetchone()
+    assert "AUTOINCREMENT" not in ddl
+    indexes = {r[1] for r in store._db.execute("PRAGMA index_list(audit)")}
+    assert {"audit_by_time", "audit_by_key"} <= indexes
+    store.append_audit(_audit("ReEncrypt", 10))
+    rows = store._db.execute("SELECT seq, operation FROM audit ORDER BY seq").fetchall()
+    assert rows == [(1, "Encrypt"), (2, "Decrypt"), (3, "GenerateDataKey"), (4, "ReEncrypt")]
+    store.close()
+    # Opening again finds version 2 and changes nothing.
+    again = SqliteStore(path, RootKey(bytes(32)))
+    assert [r.operation for r in again.query_audit(since=None, key_arn=None, limit=10)] == [
+        "Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt",
+    ]  # fmt: skip
+    again.close()
+
+
 def test_durability_pragmas(store: SqliteStore) -> None:
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # 2 = FULL for key changes; the audit connection uses NORMAL (1), see the module docs.
