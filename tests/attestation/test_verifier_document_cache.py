@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nitro_test_helpers import BLOCKY, raw
 
 from attestation import (
@@ -108,3 +111,23 @@ def test_clear_cache_forgets_documents(monkeypatch: pytest.MonkeyPatch) -> None:
         warnings.simplefilter("error")
         verifier.verify(DOCUMENT, policy=ANY, at=AT)
     assert len(calls) == 2
+
+
+def test_one_parsed_public_key_serves_every_document_that_carries_it(
+    attestation_document: Callable[..., bytes], nitro_verifier: Verifier
+) -> None:
+    spki = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    first, second = (attestation_document(public_key=spki, nonce=n) for n in (b"1", b"2"))
+    accept = policy.RejectDebugMode()
+    a = nitro_verifier.verify(first, policy=accept)
+    b = nitro_verifier.verify(second, policy=accept)
+    assert a.document != b.document
+    assert a.public_key is b.public_key  # parsed once
+    nitro_verifier.clear_cache()
+    c = nitro_verifier.verify(second, policy=accept)
+    assert c.public_key is not b.public_key  # a cold verifier parses again
+    assert c.public_key == b.public_key
