@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NoReturn
 
 from ._cbor import loads_strict
 from ._cose import decode_sign1
@@ -32,9 +32,12 @@ PCR_LENGTHS: Final[Mapping[str, int]] = MappingProxyType({"SHA256": 32, "SHA384"
 
 _MANDATORY: Final = ("module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle")
 _OPTIONAL: Final = ("public_key", "user_data", "nonce")
+_KNOWN: Final = frozenset(_MANDATORY + _OPTIONAL)
 _OPTIONAL_MAX: Final = 1024  # CDDL 0..1024, and real documents reach 1024 (§2)
 _CERT_MAX: Final = 1024
 _PCR_COUNT: Final = 32  # the NSM has 32 PCRs: indexes 0..31
+_PCR_INDEXES: Final = frozenset(range(_PCR_COUNT))
+_ONLY_BYTES: Final = frozenset({bytes})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TIMESTAMP_MS: Final = 253402300799999  # 9999-12-31T23:59:59.999Z, datetime's limit
 
@@ -98,22 +101,23 @@ class AttestationDocument:
         item = loads_strict(payload, field="payload")
         if not isinstance(item, dict):
             raise MalformedDocumentError("must be a CBOR map", field="payload")
-        unknown = [k for k in item if k not in _MANDATORY and k not in _OPTIONAL]
-        if unknown:
-            raise MalformedDocumentError(f"unknown key {unknown[0]!r}", field="payload")
-        for key in _MANDATORY:
-            if item.get(key) is None:
-                raise MalformedDocumentError("is missing or null", field=f"payload.{key}")
+        # Set and tuple operations run in C; the first offender is looked up only on failure.
+        # Decoded keys are int, str or bytes, for which set membership and == agree.
+        if not item.keys() <= _KNOWN:
+            unknown = next(k for k in item if k not in _KNOWN)
+            raise MalformedDocumentError(f"unknown key {unknown!r}", field="payload")
+        mandatory = tuple(map(item.get, _MANDATORY))
+        if None in mandatory:
+            key = _MANDATORY[mandatory.index(None)]
+            raise MalformedDocumentError("is missing or null", field=f"payload.{key}")
 
-        module_id = item["module_id"]
+        module_id, digest, timestamp, pcrs, certificate, cabundle = mandatory
         if not isinstance(module_id, str) or not module_id:
             raise MalformedDocumentError(
                 "must be a non-empty text string", field="payload.module_id"
             )
-        digest = item["digest"]
         if not isinstance(digest, str) or digest not in PCR_LENGTHS:
             raise MalformedDocumentError("must be SHA256, SHA384 or SHA512", field="payload.digest")
-        timestamp = item["timestamp"]
         if type(timestamp) is not int or not 0 < timestamp <= _MAX_TIMESTAMP_MS:
             raise MalformedDocumentError(
                 "must be a positive integer of milliseconds", field="payload.timestamp"
@@ -122,9 +126,9 @@ class AttestationDocument:
             module_id=module_id,
             digest=digest,
             timestamp_ms=timestamp,
-            pcrs=_pcrs(item["pcrs"], PCR_LENGTHS[digest]),
-            certificate=_bstr(item["certificate"], "certificate", 1, _CERT_MAX),
-            cabundle=_cabundle(item["cabundle"]),
+            pcrs=_pcrs(pcrs, PCR_LENGTHS[digest]),
+            certificate=_bstr(certificate, "certificate", 1, _CERT_MAX),
+            cabundle=_cabundle(cabundle),
             public_key=_optional(item, "public_key"),
             user_data=_optional(item, "user_data"),
             nonce=_optional(item, "nonce"),
@@ -191,7 +195,21 @@ def _pcrs(value: object, length: int) -> Mapping[int, bytes]:
         raise MalformedDocumentError(
             f"must hold 1..{_PCR_COUNT} entries, not {len(value)}", field="payload.pcrs"
         )
-    out: dict[int, bytes] = {}
+    # The common case checked in C: the strict decoder's keys are exactly int, str or bytes
+    # (never bool), so a subset of {0..31} means integers in range; bytes values of one length.
+    values = value.values()
+    if not (
+        value.keys() <= _PCR_INDEXES
+        and set(map(type, values)) == _ONLY_BYTES
+        and set(map(len, values)) == {length}
+    ):
+        _pcr_error(value, length)
+    # The decoder's dict is fresh and referenced nowhere else, so wrapping it needs no copy.
+    return MappingProxyType(value)
+
+
+def _pcr_error(value: dict[object, object], length: int) -> NoReturn:
+    """Raise for the first entry, in document order, that is not a valid PCR."""
     for index, pcr in value.items():
         if type(index) is not int or not 0 <= index < _PCR_COUNT:
             raise MalformedDocumentError(
@@ -201,13 +219,16 @@ def _pcrs(value: object, length: int) -> Mapping[int, bytes]:
             raise MalformedDocumentError(
                 f"PCR{index} must be {length} bytes to match digest", field="payload.pcrs"
             )
-        out[index] = pcr
-    return MappingProxyType(out)
+    raise MalformedDocumentError("is not a valid PCR map", field="payload.pcrs")  # fail closed
 
 
 def _cabundle(value: object) -> tuple[bytes, ...]:
     if not isinstance(value, tuple) or not value:
         raise MalformedDocumentError("must be a non-empty array", field="payload.cabundle")
-    for i, cert in enumerate(value):
-        _bstr(cert, f"cabundle[{i}]", 1, _CERT_MAX)
+    for cert in value:
+        if type(cert) is not bytes or not 1 <= len(cert) <= _CERT_MAX:
+            # Slow path only: name the first bad entry (the field name is built here, not per
+            # entry, because the loop above runs on every verification).
+            for i, entry in enumerate(value):
+                _bstr(entry, f"cabundle[{i}]", 1, _CERT_MAX)
     return value  # every element checked to be bytes above
