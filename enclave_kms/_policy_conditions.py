@@ -28,6 +28,7 @@ __all__ = [
     "ConditionTest",
     "Wildcard",
     "WildcardSet",
+    "check_context_values",
     "compile_wildcards",
     "normalize_context",
     "parse_conditions",
@@ -81,18 +82,34 @@ class Wildcard:
     pattern: str
     ignore_case: bool
     _segments: tuple[str, ...]
+    # The shapes key policies nearly always use ("kms:*", "kms:Generate*", an exact name, an
+    # exact ARN): at most one "*" and no "?", matched with plain string operations.
+    _simple: bool
 
     @classmethod
     def compile(cls, pattern: str, *, ignore_case: bool) -> Wildcard:
         """Prepare a pattern (lower-cased when ``ignore_case``)."""
         folded = pattern.lower() if ignore_case else pattern
-        return cls(pattern, ignore_case, tuple(folded.split("*")))
+        segments = tuple(folded.split("*"))
+        return cls(pattern, ignore_case, segments, len(segments) <= 2 and "?" not in folded)
 
     def matches(self, text: str) -> bool:
         """Whether the whole of ``text`` matches the pattern."""
-        if self.ignore_case:
-            text = text.lower()
+        return self.matches_folded(text.lower() if self.ignore_case else text)
+
+    def matches_folded(self, text: str) -> bool:
+        """Like :meth:`matches`, for a ``text`` already lower-cased when ``ignore_case``."""
         segments = self._segments
+        if self._simple:
+            if len(segments) == 1:
+                return text == segments[0]
+            first, last = segments
+            # The length test keeps the prefix and the suffix from overlapping.
+            return (
+                len(text) >= len(first) + len(last)
+                and text.startswith(first)
+                and text.endswith(last)
+            )
         if len(segments) == 1:
             return len(text) == len(segments[0]) and _segment_at(text, 0, segments[0])
         first, last = segments[0], segments[-1]
@@ -114,20 +131,53 @@ class Wildcard:
 
 @dataclass(frozen=True, slots=True)
 class WildcardSet:
-    """Several wildcard patterns, ORed."""
+    """Several wildcard patterns, ORed. Build it with :func:`compile_wildcards`.
+
+    Statements list many actions (``kms:Create*``, ``kms:Describe*``, ...), so the set folds the
+    case once and tests exact names with one set lookup and trailing-``*`` prefixes with one
+    ``str.startswith`` over all of them; only the other shapes are matched one by one.
+    """
 
     patterns: tuple[Wildcard, ...]
     anything: bool
+    ignore_case: bool
+    _exact: frozenset[str]  # patterns without "*" or "?" (folded)
+    _prefixes: tuple[str, ...]  # "<literal>*" patterns without "?": the folded literal
+    _others: tuple[Wildcard, ...]
 
     def matches(self, text: str) -> bool:
         """Whether ``text`` matches at least one pattern."""
-        return self.anything or any(p.matches(text) for p in self.patterns)
+        if self.anything:
+            return True
+        if self.ignore_case:
+            text = text.lower()
+        if text in self._exact or text.startswith(self._prefixes):
+            return True
+        return any(pattern.matches_folded(text) for pattern in self._others)
 
 
 def compile_wildcards(patterns: Sequence[str], *, ignore_case: bool) -> WildcardSet:
     """Compile IAM wildcard patterns (``*`` any run, ``?`` one character) into a matcher set."""
     compiled = tuple(Wildcard.compile(p, ignore_case=ignore_case) for p in patterns)
-    return WildcardSet(compiled, anything="*" in patterns)
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    others: list[Wildcard] = []
+    for wildcard in compiled:
+        segments = wildcard._segments
+        if wildcard._simple and len(segments) == 1:
+            exact.add(segments[0])
+        elif wildcard._simple and not segments[1]:
+            prefixes.append(segments[0])
+        else:
+            others.append(wildcard)
+    return WildcardSet(
+        compiled,
+        anything="*" in patterns,
+        ignore_case=ignore_case,
+        _exact=frozenset(exact),
+        _prefixes=tuple(prefixes),
+        _others=tuple(others),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +360,8 @@ def parse_conditions(
 
 
 def _as_values(key: str, value: object) -> tuple[str, ...]:
+    if type(value) is tuple and all(type(item) is str for item in value):
+        return value  # the service's multi-valued keys: already a tuple of str
     if isinstance(value, bool):
         return ("true" if value else "false",)
     if isinstance(value, str):
@@ -327,6 +379,17 @@ def _as_values(key: str, value: object) -> tuple[str, ...]:
     raise TypeError(f"condition key {key!r} must be a str, a sequence of str, or a bool")
 
 
+def check_context_values(context: Mapping[str, str | Sequence[str] | bool]) -> None:
+    """Raise the TypeError :func:`normalize_context` would raise, without building anything.
+
+    Raises:
+        TypeError: a value is not a str, a sequence of str, or a bool (a caller bug).
+    """
+    for key, value in context.items():
+        if type(value) is not str:  # most values are plain strings: skip the full check
+            _as_values(key, value)
+
+
 def normalize_context(
     context: Mapping[str, str | Sequence[str] | bool],
 ) -> dict[str, tuple[str, ...]]:
@@ -341,9 +404,11 @@ def normalize_context(
     """
     normalized: dict[str, tuple[str, ...]] = {}
     for key, value in context.items():
-        values = _as_values(key, value)
+        # Plain strings (nearly every value) skip the general conversion.
+        values = (value,) if type(value) is str else _as_values(key, value)
         if not values:
             continue
         lowered = key.lower()
-        normalized[lowered] = normalized.get(lowered, ()) + values
+        merged = normalized.get(lowered)
+        normalized[lowered] = values if merged is None else merged + values
     return normalized

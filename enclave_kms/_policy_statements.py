@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from enclave_kms._policy_conditions import (
     ConditionTest,
@@ -54,6 +55,7 @@ class RequestIdentity:
         partition: the ARN partition (``aws`` when the ARN does not parse).
         role: ``(partition, account, role name)`` for an assumed-role session, else ``None``.
         principal_arn_key: the value of ``aws:PrincipalArn`` (the role ARN for a session).
+        is_account_root: whether ``principal_arn`` is the root user of ``account_id``.
     """
 
     principal_arn: str
@@ -61,10 +63,18 @@ class RequestIdentity:
     partition: str
     role: tuple[str, str, str] | None
     principal_arn_key: str
+    is_account_root: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        root = f"arn:{self.partition}:iam::{self.account_id}:root"
+        object.__setattr__(self, "is_account_root", self.principal_arn == root)
 
 
+# A service sees few distinct callers, so the parsed identity is cached (bounded; the result is
+# immutable and a pure function of its arguments) instead of running the ARN regex per request.
+@lru_cache(maxsize=1024)
 def request_identity(principal_arn: str, account_id: str) -> RequestIdentity:
-    """Parse the caller's ARN once per evaluation."""
+    """Parse the caller's ARN (cached: the same caller is parsed once)."""
     match = _PRINCIPAL_ARN.fullmatch(principal_arn)
     if match is None:
         return RequestIdentity(principal_arn, account_id, "aws", None, principal_arn)
@@ -100,7 +110,7 @@ class _Principals:
         # account's root user only, and every other identity must be named in the key policy.
         # Matching every identity of the account instead would let any credential the parent
         # holds rewrite an attestation-gated policy.
-        if who.principal_arn != f"arn:{who.partition}:iam::{who.account_id}:root":
+        if not who.is_account_root:
             return False
         return (None, who.account_id) in self.accounts or (
             who.partition,

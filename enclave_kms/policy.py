@@ -40,9 +40,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Final
 
-from enclave_kms._policy_conditions import ConditionTest, normalize_context
-from enclave_kms._policy_statements import Statement, parse_document, request_identity
+from enclave_kms._policy_conditions import ConditionTest, check_context_values, normalize_context
+from enclave_kms._policy_statements import (
+    RequestIdentity,
+    Statement,
+    parse_document,
+    request_identity,
+)
 from enclave_kms.errors import AccessDeniedException, MalformedPolicyDocumentException
 
 __all__ = [
@@ -63,6 +69,9 @@ MAX_POLICY_BYTES = 32768
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _PARTITION = re.compile(r"aws(-[a-z]+)*")
+# Condition key names for PCR0..31, built once (attestation_condition_keys runs per Recipient).
+_PCR_KEYS: Final = tuple(f"kms:RecipientAttestation:PCR{index}" for index in range(32))
+_IMAGE_SHA384_KEY: Final = "kms:RecipientAttestation:ImageSha384"
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,13 @@ class KeyPolicy:
     version: str | None
     policy_id: str | None
     statements: tuple[Statement, ...]
+    # Precomputed once per policy (the service caches parsed policies by text): each
+    # statement's name and the decision it yields when it decides, so evaluation allocates
+    # nothing on the common paths. Derived from ``statements``, so not part of equality.
+    _rules: tuple[_Rule, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rules", tuple(_Rule.of(s) for s in self.statements))
 
     @classmethod
     def parse(cls, text: str) -> KeyPolicy:
@@ -103,6 +119,15 @@ class KeyPolicy:
     def to_json(self) -> str:
         """Return the document as stored: the exact text that was parsed."""
         return self.text
+
+    @property
+    def has_conditions(self) -> bool:
+        """Whether any statement has a ``Condition`` block.
+
+        When false, evaluation reads nothing from ``AuthorizationRequest.context`` beyond
+        checking its value types, so a caller may skip building the condition keys.
+        """
+        return any(rule.has_conditions for rule in self._rules)
 
 
 def default_key_policy(account_id: str, *, partition: str = "aws") -> str:
@@ -199,6 +224,42 @@ def _statement_name(statement: Statement) -> str:
     return statement.sid if statement.sid is not None else f"#{statement.index}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A statement with what evaluation needs ready-made.
+
+    ``decision`` is the outcome when this statement decides (an explicit deny for a Deny
+    statement, the allow for an Allow statement); PolicyDecision is frozen, so one instance
+    can be returned to every request.
+    """
+
+    statement: Statement
+    name: str
+    decision: PolicyDecision
+    has_conditions: bool
+
+    @classmethod
+    def of(cls, statement: Statement) -> _Rule:
+        name = _statement_name(statement)
+        if statement.effect == "Deny":
+            decision = PolicyDecision(False, f"explicit deny by statement {name}", name)
+        else:
+            decision = PolicyDecision(True, f"allowed by statement {name}", name)
+        return cls(statement, name, decision, bool(statement.conditions))
+
+
+def _condition_context(
+    request: AuthorizationRequest, identity: RequestIdentity
+) -> dict[str, tuple[str, ...]]:
+    """The normalized condition keys of a request, with the request-derived global keys."""
+    context = normalize_context(request.context)
+    # Request-derived global keys, unless the caller supplied them.
+    context.setdefault("kms:calleraccount", (request.account_id,))
+    context.setdefault("aws:principalaccount", (request.account_id,))
+    context.setdefault("aws:principalarn", (identity.principal_arn_key,))
+    return context
+
+
 def evaluate(policy: KeyPolicy, request: AuthorizationRequest) -> PolicyDecision:
     """Evaluate a key policy for one request.
 
@@ -213,33 +274,36 @@ def evaluate(policy: KeyPolicy, request: AuthorizationRequest) -> PolicyDecision
         TypeError: a context value is not a str, a sequence of str, or a bool.
     """
     identity = request_identity(request.principal_arn, request.account_id)
-    context = normalize_context(request.context)
-    # Request-derived global keys, unless the caller supplied them.
-    context.setdefault("kms:calleraccount", (request.account_id,))
-    context.setdefault("aws:principalaccount", (request.account_id,))
-    context.setdefault("aws:principalarn", (identity.principal_arn_key,))
+    # Bad context values are a caller bug reported whatever the policy; the (costlier)
+    # normalized context is only built when a statement that targets the request has
+    # conditions, so a policy without Condition blocks never pays for it.
+    check_context_values(request.context)
+    context: dict[str, tuple[str, ...]] | None = None
+    action, resource_arn = request.action, request.resource_arn
 
-    allow: Statement | None = None
+    allow: PolicyDecision | None = None
     not_applied: list[str] = []
-    for statement in policy.statements:
-        if not statement.targets(identity, request.action, request.resource_arn):
+    for rule in policy._rules:
+        statement = rule.statement
+        if not statement.targets(identity, action, resource_arn):
             continue
-        failed: ConditionTest | None = statement.first_failed_condition(context)
-        if failed is not None:
-            if statement.effect == "Allow":
-                not_applied.append(
-                    f"Allow statement {_statement_name(statement)}: condition "
-                    f"{failed.describe()} not satisfied"
-                )
-            continue
-        if statement.effect == "Deny":
-            name = _statement_name(statement)
-            return PolicyDecision(False, f"explicit deny by statement {name}", name)
+        if rule.has_conditions:
+            if context is None:
+                context = _condition_context(request, identity)
+            failed: ConditionTest | None = statement.first_failed_condition(context)
+            if failed is not None:
+                if statement.effect == "Allow":
+                    not_applied.append(
+                        f"Allow statement {rule.name}: condition {failed.describe()} not satisfied"
+                    )
+                continue
+        # An explicit deny wins at once; otherwise the first applicable Allow decides.
+        if not rule.decision.allowed:
+            return rule.decision
         if allow is None:
-            allow = statement
+            allow = rule.decision
     if allow is not None:
-        name = _statement_name(allow)
-        return PolicyDecision(True, f"allowed by statement {name}", name)
+        return allow
     reason = "no statement allows"
     if not_applied:
         reason += " (" + "; ".join(not_applied) + ")"
@@ -322,7 +386,7 @@ def attestation_condition_keys(pcrs: Mapping[int, bytes]) -> dict[str, str]:
             raise ValueError(f"PCR index {index} is outside 0..31")
         if not value:
             raise ValueError(f"PCR{index} is empty")
-        keys[f"kms:RecipientAttestation:PCR{index}"] = bytes(value).hex()
-    if "kms:RecipientAttestation:PCR0" in keys:
-        keys["kms:RecipientAttestation:ImageSha384"] = keys["kms:RecipientAttestation:PCR0"]
+        keys[_PCR_KEYS[index]] = bytes(value).hex()
+    if _PCR_KEYS[0] in keys:
+        keys[_IMAGE_SHA384_KEY] = keys[_PCR_KEYS[0]]
     return keys

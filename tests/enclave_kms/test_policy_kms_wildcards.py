@@ -46,3 +46,31 @@ def test_hostile_pattern_on_long_value_is_answered() -> None:
     assert hostile.matches("a" * 8192 + "c")
     hostile_q = Wildcard.compile("*a?" * 10 + "*c", ignore_case=False)
     assert not hostile_q.matches("a" * 4096)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    patterns=st.lists(st.text(alphabet="ab*?", max_size=6), min_size=1, max_size=4),
+    text=st.text(alphabet="abAB", max_size=8),
+    ignore_case=st.booleans(),
+)
+def test_set_agrees_with_any_single_pattern(
+    patterns: list[str], text: str, ignore_case: bool
+) -> None:
+    # The set sorts patterns into exact names, trailing-* prefixes and the rest; the outcome
+    # must be the OR of the patterns matched one by one (and of the regex reference).
+    expected = any(_reference(p, text, ignore_case) for p in patterns)
+    assert compile_wildcards(patterns, ignore_case=ignore_case).matches(text) is expected
+
+
+def test_set_shapes_on_action_names() -> None:
+    actions = compile_wildcards(
+        ["kms:Create*", "kms:Decrypt", "kms:*Key", "kms:Get?ublicKey"], ignore_case=True
+    )
+    for action in ("kms:CreateAlias", "KMS:DECRYPT", "kms:DescribeKey", "kms:GetPublicKey"):
+        assert actions.matches(action), action
+    for action in ("kms:Decrypt2", "kms:Encrypt", "kms:GetKeyPolicy", "kms:Creat"):
+        assert not actions.matches(action), action
+    # Prefix and suffix of "ab*ba" must not overlap: "aba" is too short.
+    assert not compile_wildcards(["ab*ba"], ignore_case=False).matches("aba")
+    assert compile_wildcards(["ab*ba"], ignore_case=False).matches("abba")
