@@ -217,18 +217,21 @@ class ServiceCore(ServiceBase):
         encryption_context: Mapping[str, str] | None = None,
     ) -> None:
         """Evaluate the key policy for ``kms:<action>``; raises AccessDeniedException."""
-        context: dict[str, str | tuple[str, ...] | bool] = {
-            "kms:CallerAccount": op.caller.account_id,
-            "aws:PrincipalArn": op.caller.principal_arn,
-        }
-        if encryption_context is not None:
-            for k, v in encryption_context.items():
-                context[f"kms:EncryptionContext:{k}"] = v
-            context["kms:EncryptionContextKeys"] = tuple(sorted(encryption_context))
-        if op.recipient is not None:
-            context.update(op.recipient.condition_keys)
+        policy = self._parsed_policy(key.policy)
+        context: dict[str, str | tuple[str, ...] | bool] = {}
+        # Condition keys are read only by Condition blocks: a policy without any (the default
+        # key policy among them) decides the same on an empty context.
+        if policy.has_conditions:
+            context["kms:CallerAccount"] = op.caller.account_id
+            context["aws:PrincipalArn"] = op.caller.principal_arn
+            if encryption_context is not None:
+                for k, v in encryption_context.items():
+                    context[f"kms:EncryptionContext:{k}"] = v
+                context["kms:EncryptionContextKeys"] = tuple(sorted(encryption_context))
+            if op.recipient is not None:
+                context.update(op.recipient.condition_keys)
         authorize(
-            self._parsed_policy(key.policy),
+            policy,
             AuthorizationRequest(
                 principal_arn=op.caller.principal_arn,
                 account_id=op.caller.account_id,
