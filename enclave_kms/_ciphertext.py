@@ -33,6 +33,7 @@ import struct
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -74,6 +75,10 @@ _KDF_LABEL: Final = b"enclave-kms blob"
 # HSM design (a fresh derived key per encryption).
 _GCM_IV: Final = bytes(12)
 _U32 = struct.Struct(">I")
+# ``cryptography`` hash objects are stateless descriptions: one instance serves every call.
+_SHA256: Final = hashes.SHA256()
+# The canonical encoding of the empty context (a u32 count of zero), the most common one.
+_EMPTY_CONTEXT: Final = _U32.pack(0)
 # One message for every ciphertext failure, whatever the cause (enclave_kms/CIPHERTEXT.md).
 INVALID_CIPHERTEXT_MESSAGE: Final = (
     "The ciphertext is invalid or does not match the encryption context."
@@ -107,6 +112,8 @@ def canonical_encryption_context(ctx: Mapping[str, str]) -> bytes:
         ValidationException: a key or value is not a string or is not encodable as UTF-8
             (for example a lone surrogate from a JSON ``"\\ud800"`` escape).
     """
+    if not ctx:
+        return _EMPTY_CONTEXT
     pairs: list[tuple[bytes, bytes]] = []
     for key, value in ctx.items():
         if not isinstance(key, str) or not isinstance(value, str):
@@ -125,9 +132,24 @@ def canonical_encryption_context(ctx: Mapping[str, str]) -> bytes:
 
 
 def _derive_key(backing_key: bytes, prefix: bytes, nonce: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=_KDF_LABEL + prefix).derive(
+    return HKDF(algorithm=_SHA256, length=32, salt=nonce, info=_KDF_LABEL + prefix).derive(
         bytes(backing_key)
     )
+
+
+# A service seals under few distinct keys, and parsing a UUID string costs about as much as the
+# AES-GCM encryption of a data key: remember the 16 bytes per key id (bounded; a malformed id
+# raises ValueError, which is not cached).
+@lru_cache(maxsize=1024)
+def _key_id_bytes(key_id: str) -> bytes:
+    return uuid.UUID(key_id).bytes
+
+
+@lru_cache(maxsize=1024)
+def _key_id_text(key_bytes: bytes) -> str:
+    # The inverse of _key_id_bytes, for Decrypt. The bytes come from an unauthenticated blob,
+    # so the cache is bounded; any 16 bytes form a UUID, so this never raises.
+    return str(uuid.UUID(bytes=key_bytes))
 
 
 def _check_backing_key(backing_key: bytes) -> None:
@@ -161,7 +183,7 @@ def seal(
         ValueError: a malformed key id, key version, backing key or nonce source (caller bugs).
         ValidationException: the encryption context is not UTF-8 strings.
     """
-    key_uuid = uuid.UUID(key_id)
+    key_uuid = _key_id_bytes(key_id)
     if not 0 <= key_version <= 0xFFFFFFFF:
         raise ValueError("key_version must fit in an unsigned 32-bit integer")
     _check_backing_key(backing_key)
@@ -169,12 +191,22 @@ def seal(
     nonce = bytes(randbytes(NONCE_SIZE))
     if len(nonce) != NONCE_SIZE:
         raise ValueError("randbytes returned the wrong number of bytes")
-    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, key_uuid.bytes, key_version)
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, key_uuid, key_version)
     header = prefix + nonce
     sealed = AESGCM(_derive_key(backing_key, prefix, nonce)).encrypt(
         _GCM_IV, bytes(plaintext), header + aad_ctx
     )
     return header + sealed
+
+
+def _check_structure(blob: bytes) -> tuple[bytes, int]:
+    """Check type, minimum length, magic and version; return the key id bytes and version."""
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < BLOB_OVERHEAD:
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
+    magic, version, key_bytes, key_version = _PREFIX.unpack_from(blob)
+    if magic != MAGIC or version != FORMAT_VERSION:
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
+    return key_bytes, key_version
 
 
 def read_header(blob: bytes) -> BlobHeader:
@@ -185,13 +217,9 @@ def read_header(blob: bytes) -> BlobHeader:
     Raises:
         InvalidCiphertextException: too short, wrong magic or unknown format version.
     """
-    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < BLOB_OVERHEAD:
-        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
-    magic, version, key_bytes, key_version = _PREFIX.unpack_from(blob)
-    if magic != MAGIC or version != FORMAT_VERSION:
-        raise InvalidCiphertextException(INVALID_CIPHERTEXT_MESSAGE)
+    key_bytes, key_version = _check_structure(blob)
     nonce = bytes(blob[_PREFIX.size : HEADER_SIZE])
-    return BlobHeader(key_id=str(uuid.UUID(bytes=key_bytes)), key_version=key_version, nonce=nonce)
+    return BlobHeader(key_id=_key_id_text(key_bytes), key_version=key_version, nonce=nonce)
 
 
 def open_blob(blob: bytes, *, backing_key: bytes, encryption_context: Mapping[str, str]) -> bytes:
@@ -212,7 +240,7 @@ def open_blob(blob: bytes, *, backing_key: bytes, encryption_context: Mapping[st
         ValueError: ``backing_key`` is not 32 bytes (a caller bug).
     """
     _check_backing_key(backing_key)
-    read_header(blob)  # structure first: magic, version, minimum length
+    _check_structure(blob)  # structure first: magic, version, minimum length
     data = bytes(blob)
     aad_ctx = canonical_encryption_context(encryption_context)
     header = data[:HEADER_SIZE]
