@@ -1,11 +1,11 @@
-"""Hand-written BER framing for the ``CiphertextForRecipient`` envelope.
+"""The ``CiphertextForRecipient`` byte layout: hand-written BER framing around DER templates.
 
 ``asn1crypto`` emits DER only, but real KMS output (and the sdk-c parser in kmstool) needs the
 outer layers in *indefinite-length* BER and the encrypted content as a constructed OCTET STRING
 of definite chunks of at most 1000 bytes (kms-recipient.md §4-5). This module writes exactly
-those few headers; everything definite (the recipientInfos SET and the content-encryption
-AlgorithmIdentifier) is encoded by ``asn1crypto`` in :mod:`enclave_kms.cms` and passed in here
-as DER bytes.
+those few headers. Everything definite (the recipientInfos SET and the content-encryption
+AlgorithmIdentifier) is encoded by ``asn1crypto``, once per shape, as templates that each
+envelope fills in (:func:`recipient_infos_der`, :func:`content_algorithm_der`).
 
 Layout written by :func:`frame_enveloped_data` (offsets for an RSA-2048 recipient)::
 
@@ -26,6 +26,10 @@ Layout written by :func:`frame_enveloped_data` (offsets for an RSA-2048 recipien
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any, Final
+
+from asn1crypto import algos, cms, core
 
 __all__ = [
     "CHUNK_SIZE",
@@ -33,9 +37,11 @@ __all__ = [
     "OID_DATA",
     "OID_ENVELOPED_DATA",
     "chunked_octet_string",
+    "content_algorithm_der",
     "der_header",
     "frame_enveloped_data",
     "iter_chunks",
+    "recipient_infos_der",
 ]
 
 #: BouncyCastle's ``BEROctetString`` default chunk size, as seen in every real KMS sample.
@@ -53,6 +59,105 @@ _SEQUENCE_INDEFINITE = b"\x30\x80"
 _CONTEXT0_CONSTRUCTED_INDEFINITE = b"\xa0\x80"
 _VERSION_2 = b"\x02\x01\x02"
 _TAG_OCTET_STRING = 0x04
+
+
+def _sha256_with_null() -> dict[str, Any]:
+    # Explicit NULL parameters, as in real KMS output (`30 0d ... 05 00`), not the absent form.
+    return {"algorithm": "sha256", "parameters": core.Null()}
+
+
+# The keyEncryptionAlgorithm is the same in every envelope: encode it once. (Building it anew
+# each time made asn1crypto's dump() the slowest step of the whole build, ~2.5 ms.)
+_KEY_ENCRYPTION_ALGORITHM_DER: Final = bytes(
+    cms.KeyEncryptionAlgorithm(
+        {
+            "algorithm": "rsaes_oaep",
+            "parameters": algos.RSAESOAEPParams(
+                {
+                    "hash_algorithm": _sha256_with_null(),
+                    "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": _sha256_with_null()},
+                    # p_source_algorithm left at its DEFAULT (empty label): DER omits [2].
+                }
+            ),
+        }
+    ).dump()
+)
+
+
+def _encode_recipient_infos(rid: bytes, encrypted_key: bytes) -> bytes:
+    """The RecipientInfos SET (one KTRI v2 with this rid), encoded by asn1crypto."""
+    ktri = cms.KeyTransRecipientInfo(
+        {
+            "version": "v2",  # RFC 5652 §6.2.1: v2 when rid is a subjectKeyIdentifier
+            "rid": cms.RecipientIdentifier(name="subject_key_identifier", value=rid),
+            "key_encryption_algorithm": cms.KeyEncryptionAlgorithm.load(
+                _KEY_ENCRYPTION_ALGORITHM_DER
+            ),
+            "encrypted_key": encrypted_key,
+        }
+    )
+    return bytes(cms.RecipientInfos([cms.RecipientInfo(name="ktri", value=ktri)]).dump())
+
+
+def _encode_content_algorithm(iv: bytes) -> bytes:
+    """The aes-256-cbc AlgorithmIdentifier with ``iv``, encoded by asn1crypto."""
+    return bytes(algos.EncryptionAlgorithm({"algorithm": "aes256_cbc", "parameters": iv}).dump())
+
+
+# A placeholder rid for the template below: asn1crypto encodes it once and each envelope puts
+# its own 32-byte rid in its place (the length, and so every header, is the same).
+_RID_PLACEHOLDER: Final = b"\xa5" * 32
+
+
+@lru_cache(maxsize=64)
+def _recipient_infos_template(encrypted_key_size: int) -> tuple[bytes, bytes]:
+    """The RecipientInfos DER for one encryptedKey length, split around the rid.
+
+    The rid is always 32 bytes and the encryptedKey (the last field) always as long as the
+    modulus, so every length in the encoding depends on the modulus size alone: asn1crypto
+    encodes the structure once per size, with placeholders, and each envelope joins
+    ``head + rid + tail + encryptedKey``. Keying on the size rather than on the recipient key
+    matters: enclave clients often make a fresh RSA key per request, and a per-key template
+    would then be re-encoded (~50 us, more than the RSA encryption) on every call. A test
+    checks the result byte for byte against the direct asn1crypto encoding.
+    """
+    der = _encode_recipient_infos(_RID_PLACEHOLDER, bytes(encrypted_key_size))
+    head, placeholder, tail = der[: len(der) - encrypted_key_size].partition(_RID_PLACEHOLDER)
+    if not placeholder or _RID_PLACEHOLDER in tail:  # the placeholder must occur exactly once
+        raise RuntimeError("RecipientInfos template: rid placeholder not unique")
+    return head, tail
+
+
+def recipient_infos_der(rid: bytes, encrypted_key: bytes) -> bytes:
+    """DER of the RecipientInfos SET: one KTRI v2, rid as subjectKeyIdentifier, RSAES-OAEP.
+
+    Args:
+        rid: the 32-byte subjectKeyIdentifier.
+        encrypted_key: the RSA-OAEP-wrapped CEK.
+
+    Raises:
+        ValueError: ``rid`` is not 32 bytes.
+    """
+    if len(rid) != len(_RID_PLACEHOLDER):
+        raise ValueError("rid must be 32 bytes")
+    head, tail = _recipient_infos_template(len(encrypted_key))
+    return b"".join((head, rid, tail, encrypted_key))
+
+
+# The IV is the last field and always 16 bytes: the same reasoning as above.
+_IV_SIZE: Final = 16
+_CONTENT_ALGORITHM_PREFIX: Final = _encode_content_algorithm(bytes(_IV_SIZE))[:-_IV_SIZE]
+
+
+def content_algorithm_der(iv: bytes) -> bytes:
+    """DER of the aes-256-cbc AlgorithmIdentifier carrying ``iv``.
+
+    Raises:
+        ValueError: ``iv`` is not 16 bytes.
+    """
+    if len(iv) != _IV_SIZE:
+        raise ValueError("iv must be 16 bytes")
+    return _CONTENT_ALGORITHM_PREFIX + iv
 
 
 def der_header(tag: int, length: int) -> bytes:
@@ -86,6 +191,9 @@ def chunked_octet_string(data: bytes, size: int = CHUNK_SIZE) -> bytes:
     Each chunk is a primitive ``04 <len> <bytes>`` with a minimal length, so a 1000-byte
     chunk gets the ``04 82 03 e8`` header real KMS output carries.
     """
+    if len(data) <= size:
+        # One chunk (every wrapped data key): skip the generator, same bytes.
+        return der_header(_TAG_OCTET_STRING, len(data)) + data if data else b""
     return b"".join(der_header(_TAG_OCTET_STRING, len(c)) + c for c in iter_chunks(data, size))
 
 
@@ -104,20 +212,29 @@ def frame_enveloped_data(
     """
     return b"".join(
         (
-            _SEQUENCE_INDEFINITE,  # ContentInfo
-            OID_ENVELOPED_DATA,
-            _CONTEXT0_CONSTRUCTED_INDEFINITE,  # [0] EXPLICIT content
-            _SEQUENCE_INDEFINITE,  # EnvelopedData
-            # Version 2 because the only recipient is a KTRI v2 (RFC 5652 §6.1); sdk-c reads
-            # this byte with CBS_get_u8 and requires exactly 2.
-            _VERSION_2,
+            _HEAD,
             recipient_infos_der,
-            _SEQUENCE_INDEFINITE,  # EncryptedContentInfo
-            OID_DATA,
+            _ENCRYPTED_CONTENT_INFO_HEAD,
             content_algorithm_der,
             _CONTEXT0_CONSTRUCTED_INDEFINITE,  # encryptedContent [0] IMPLICIT, constructed
             chunked_octet_string(encrypted_content),
-            # Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData, [0], ContentInfo.
-            EOC * 5,
+            _TAIL,
         )
     )
+
+
+# The constant runs of the layout, joined once at import.
+_HEAD = b"".join(
+    (
+        _SEQUENCE_INDEFINITE,  # ContentInfo
+        OID_ENVELOPED_DATA,
+        _CONTEXT0_CONSTRUCTED_INDEFINITE,  # [0] EXPLICIT content
+        _SEQUENCE_INDEFINITE,  # EnvelopedData
+        # Version 2 because the only recipient is a KTRI v2 (RFC 5652 §6.1); sdk-c reads this
+        # byte with CBS_get_u8 and requires exactly 2.
+        _VERSION_2,
+    )
+)
+_ENCRYPTED_CONTENT_INFO_HEAD = _SEQUENCE_INDEFINITE + OID_DATA  # EncryptedContentInfo
+# Close [0] encryptedContent, EncryptedContentInfo, EnvelopedData, [0], ContentInfo.
+_TAIL = EOC * 5

@@ -35,16 +35,15 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Final, Literal
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from enclave_kms._cms_ber import frame_enveloped_data
+from enclave_kms._cms_ber import content_algorithm_der, frame_enveloped_data, recipient_infos_der
 
 __all__ = [
     "MAX_ENVELOPE_SIZE",
@@ -126,71 +125,20 @@ def recipient_key_identifier(public_key: RSAPublicKey) -> bytes:
     return hashlib.sha256(spki).digest()
 
 
-def _sha256_with_null() -> dict[str, Any]:
-    # Explicit NULL parameters, as in real KMS output (`30 0d ... 05 00`), not the absent form.
-    return {"algorithm": "sha256", "parameters": core.Null()}
-
-
-# The keyEncryptionAlgorithm is the same in every envelope: encode it once. (Building it anew
-# each time made asn1crypto's dump() the slowest step of the whole build, ~2.5 ms.)
-_KEY_ENCRYPTION_ALGORITHM_DER: Final = bytes(
-    cms.KeyEncryptionAlgorithm(
-        {
-            "algorithm": "rsaes_oaep",
-            "parameters": algos.RSAESOAEPParams(
-                {
-                    "hash_algorithm": _sha256_with_null(),
-                    "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": _sha256_with_null()},
-                    # p_source_algorithm left at its DEFAULT (empty label): DER omits [2].
-                }
-            ),
-        }
-    ).dump()
+# RSAES-OAEP with SHA-256, MGF1-SHA-256 and the empty label (the only setting KMS uses). The
+# padding object is an immutable description, so one instance serves every call.
+_OAEP: Final = asym_padding.OAEP(
+    mgf=asym_padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )
+_BLOCK_SIZE: Final = _BLOCK_BITS // 8
 
 
-def _recipient_infos_der(public_key: RSAPublicKey, encrypted_key: bytes) -> bytes:
-    """The RecipientInfos SET (one KTRI v2, rid = SHA-256 of the SPKI), encoded by asn1crypto."""
-    ktri = cms.KeyTransRecipientInfo(
-        {
-            "version": "v2",  # RFC 5652 §6.2.1: v2 when rid is a subjectKeyIdentifier
-            "rid": cms.RecipientIdentifier(
-                name="subject_key_identifier", value=recipient_key_identifier(public_key)
-            ),
-            "key_encryption_algorithm": cms.KeyEncryptionAlgorithm.load(
-                _KEY_ENCRYPTION_ALGORITHM_DER
-            ),
-            "encrypted_key": encrypted_key,
-        }
-    )
-    return bytes(cms.RecipientInfos([cms.RecipientInfo(name="ktri", value=ktri)]).dump())
-
-
-def _content_algorithm_der(iv: bytes) -> bytes:
-    """The aes-256-cbc AlgorithmIdentifier with ``iv``, encoded by asn1crypto."""
-    return bytes(algos.EncryptionAlgorithm({"algorithm": "aes256_cbc", "parameters": iv}).dump())
-
-
-@lru_cache(maxsize=64)
-def _recipient_infos_prefix(spki_der: bytes, encrypted_key_size: int) -> bytes:
-    # The encryptedKey is the last field and always as long as the modulus, so every length in
-    # the encoding is fixed for a given recipient key: asn1crypto encodes the structure once with
-    # a placeholder of that length, and each envelope appends its own encryptedKey. A test checks
-    # the result byte for byte against the direct asn1crypto encoding.
-    public_key = serialization.load_der_public_key(spki_der)
-    if not isinstance(public_key, RSAPublicKey):
-        raise TypeError("recipient_public_key must be an RSA public key")
-    return _recipient_infos_der(public_key, bytes(encrypted_key_size))[:-encrypted_key_size]
-
-
-# The IV is the last field and always 16 bytes: the same reasoning as above.
-_CONTENT_ALGORITHM_PREFIX: Final = _content_algorithm_der(bytes(_IV_SIZE))[:-_IV_SIZE]
-
-
-def _oaep() -> asym_padding.OAEP:
-    return asym_padding.OAEP(
-        mgf=asym_padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-    )
+def _pkcs7_pad(content: bytes) -> bytes:
+    # RFC 5652 §6.3 content padding (PKCS #7): k - (len mod k) bytes, each of that value, 1..16.
+    # Written out because it is two lines and cheaper than cryptography's padder object; the
+    # decrypt side keeps cryptography's unpadder.
+    count = _BLOCK_SIZE - len(content) % _BLOCK_SIZE
+    return b"".join((content, bytes((count,)) * count))
 
 
 def _wipe(buf: bytearray) -> None:
@@ -228,20 +176,17 @@ def build_ciphertext_for_recipient(
         iv = bytes(randbytes(_IV_SIZE))
         if len(cek) != _CEK_SIZE or len(iv) != _IV_SIZE:
             raise ValueError("randbytes returned the wrong number of bytes")
-        padder = padding.PKCS7(_BLOCK_BITS).padder()
-        padded = padder.update(content) + padder.finalize()
         encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
-        ciphertext = encryptor.update(padded) + encryptor.finalize()
+        ciphertext = encryptor.update(_pkcs7_pad(content)) + encryptor.finalize()
         # cryptography's RSA encrypt takes only ``bytes``: this copy cannot be wiped.
-        encrypted_key = recipient_public_key.encrypt(bytes(cek), _oaep())
+        encrypted_key = recipient_public_key.encrypt(bytes(cek), _OAEP)
     finally:
         _wipe(cek)
-    spki_der = recipient_public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     return frame_enveloped_data(
-        recipient_infos_der=_recipient_infos_prefix(spki_der, len(encrypted_key)) + encrypted_key,
-        content_algorithm_der=_CONTENT_ALGORITHM_PREFIX + iv,
+        recipient_infos_der=recipient_infos_der(
+            recipient_key_identifier(recipient_public_key), encrypted_key
+        ),
+        content_algorithm_der=content_algorithm_der(iv),
         encrypted_content=ciphertext,
     )
 
@@ -409,7 +354,7 @@ def decrypt_ciphertext_for_recipient(data: bytes, private_key: RSAPrivateKey) ->
         # Every failure below leaves through the same exception and message, so a caller that
         # relays errors cannot serve as an OAEP or CBC padding oracle.
         try:
-            cek = bytearray(private_key.decrypt(envelope.encrypted_key, _oaep()))
+            cek = bytearray(private_key.decrypt(envelope.encrypted_key, _OAEP))
             if len(cek) != _CEK_SIZE:
                 raise ValueError("wrong CEK length")
             decryptor = Cipher(algorithms.AES(cek), modes.CBC(envelope.iv)).decryptor()
