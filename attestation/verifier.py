@@ -121,8 +121,8 @@ class Verifier:
         clock: the time source for ``at="now"``; returns an aware datetime.
         max_future_skew: how far ahead of the verification time a document may be dated.
         cache_size: the number of validated chains to keep (0 disables the cache).
-        document_cache_size: the number of signature-verified documents to keep, keyed by the
-            SHA-256 of their bytes (0 disables the cache).
+        document_cache_size: the number of signature-verified documents to keep, served only
+            for byte-identical input (0 disables the cache).
 
     Raises:
         ValueError: no trust anchors, or a negative skew or cache size.
@@ -200,8 +200,7 @@ class Verifier:
         explicit = None if at in ("now", "document") else _aware(at, "at")
         # (0) bound the input before any decoding (document.MAX_DOCUMENT_SIZE).
         data = check_size(data)
-        cache_key = SignedDocumentCache.key(data)
-        cached = self._documents.get(cache_key)
+        cached = self._documents.get(data)
         if cached is None:
             # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; no unprotected alg.
             message = decode_sign1(data)
@@ -225,7 +224,7 @@ class Verifier:
             # (7) the COSE signature over the received protected bytes, with the leaf key.
             verify_es384(message, chain.leaf_key)
             public_key = self._parse_spki(document.public_key)
-            self._documents.put(cache_key, document, public_key)
+            self._documents.put(data, document, public_key)
         else:
             public_key = cached[1]
         # The NSM signs with a live leaf, so the document's own timestamp lies within the

@@ -85,6 +85,19 @@ def test_a_changed_byte_is_a_miss_and_fails_as_before() -> None:
         verifier.verify(bytes(tampered), policy=ANY, at=AT)
 
 
+def test_a_change_outside_the_signature_is_a_miss_too() -> None:
+    # The cache finds entries by the input's last 96 bytes (the signature); a document that
+    # shares them but differs elsewhere must still be decoded and its signature checked.
+    verifier = Verifier()
+    pcr0 = verifier.verify(DOCUMENT, policy=ANY, at=AT).pcrs[0]
+    tampered = bytearray(DOCUMENT)
+    tampered[DOCUMENT.index(pcr0)] ^= 0x01  # inside the signed payload
+    assert tampered[-96:] == DOCUMENT[-96:]
+    with pytest.raises(SignatureError):
+        verifier.verify(bytes(tampered), policy=ANY, at=AT)
+    assert verifier.verify(DOCUMENT, policy=ANY, at=AT).pcrs[0] == pcr0
+
+
 def test_failures_are_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     tampered = bytearray(DOCUMENT)
     tampered[-1] ^= 0x01
