@@ -10,6 +10,8 @@ The service writes records through an :class:`AuditSink`; the default sink is th
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +23,20 @@ __all__ = [
     "AuditSink",
     "MemoryAuditSink",
     "StoreAuditSink",
+    "json_array",
 ]
 
 SUCCESS = "success"
+
+
+@functools.lru_cache(maxsize=256)
+def json_array(items: tuple[str, ...] | tuple[int, ...]) -> str:
+    """The JSON array text of ``items``, as stores keep encryption-context keys and PCR lists.
+
+    Cached: an application sends the same context keys, and an enclave the same PCR set, on
+    every call. Bounded (an encryption context is at most 8 KiB), and never anything secret.
+    """
+    return json.dumps(list(items))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from enclave_kms.audit import AuditRecord
+from enclave_kms.audit import AuditRecord, json_array
 from enclave_kms.store._interface import KeyRecord
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
@@ -42,9 +42,9 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
     return (
         ts(record.time), record.operation, record.outcome, record.principal_arn,
         record.caller_account, record.key_arn, record.access_key_id,
-        json.dumps(list(record.encryption_context_keys)),
+        json_array(record.encryption_context_keys),
         record.attestation_module_id, record.attestation_image_digest,
-        json.dumps(list(record.attestation_pcrs)), record.deny_reason,
+        json_array(record.attestation_pcrs), record.deny_reason,
         int(record.dry_run),
     )  # fmt: skip
 

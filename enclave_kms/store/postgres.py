@@ -39,13 +39,12 @@ and its ``_pg_*`` helpers are the only importers of psycopg.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from enclave_kms._rootkey import RootKey
-from enclave_kms.audit import AuditRecord
+from enclave_kms.audit import AuditRecord, json_array
 from enclave_kms.store._interface import (
     AliasRecord,
     KeyRecord,
@@ -82,9 +81,9 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
     return (
         record.time, record.operation, record.outcome, record.principal_arn,
         record.caller_account, record.key_arn, record.access_key_id,
-        json.dumps(list(record.encryption_context_keys)),
+        json_array(record.encryption_context_keys),
         record.attestation_module_id, record.attestation_image_digest,
-        json.dumps(list(record.attestation_pcrs)), record.deny_reason, bool(record.dry_run),
+        json_array(record.attestation_pcrs), record.deny_reason, bool(record.dry_run),
     )  # fmt: skip
 
 
