@@ -27,8 +27,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -39,8 +39,21 @@ from enclave_kms.errors import (
     UnrecognizedClientException,
 )
 from enclave_kms.server._credentials import Credential, CredentialSet
+from enclave_kms.server._sigv4_botocore import (
+    UNSIGNABLE,
+    HeaderMap,
+    HeadersToSign,
+    ReceivedRequestSigner,
+    header_map,
+)
 
-__all__ = ["AuthenticatedCaller", "SigV4Verifier", "UnsafeAcceptAnySigV4Verifier"]
+__all__ = [
+    "AuthenticatedCaller",
+    "HeaderMap",
+    "SigV4Verifier",
+    "UnsafeAcceptAnySigV4Verifier",
+    "header_map",
+]
 
 _LOG = logging.getLogger("enclave_kms.server.auth")
 
@@ -71,8 +84,7 @@ class AuthenticatedCaller:
     account_id: str
 
 
-@dataclass(frozen=True)
-class _ParsedAuthorization:
+class _ParsedAuthorization(NamedTuple):  # immutable; cheaper to build than a frozen dataclass
     access_key_id: str
     date: str
     region: str
@@ -93,20 +105,23 @@ def _parse_authorization(value: str) -> _ParsedAuthorization:
         name, sep, val = item.strip().partition("=")
         if sep:
             parts[name.strip()] = val.strip()
-    missing = [
-        f"Authorization header requires '{name}' parameter."
-        for name in ("Credential", "Signature", "SignedHeaders")
-        if not parts.get(name)
-    ]
-    if missing:
+    credential = parts.get("Credential")
+    signature = parts.get("Signature")
+    signed_list = parts.get("SignedHeaders")
+    if not (credential and signature and signed_list):
+        missing = [
+            f"Authorization header requires '{name}' parameter."
+            for name in ("Credential", "Signature", "SignedHeaders")
+            if not parts.get(name)
+        ]
         raise IncompleteSignatureException(" ".join(missing))
-    scope = parts["Credential"].split("/")
+    scope = credential.split("/")
     # Credential = AKID/yyyymmdd/region/service/aws4_request (the key id has no '/').
     if len(scope) != 5 or not all(scope):
         raise IncompleteSignatureException(
             "Credential should have the form <key>/<date>/<region>/<service>/aws4_request."
         )
-    signed = tuple(parts["SignedHeaders"].split(";"))
+    signed = tuple(signed_list.split(";"))
     if any(h != h.lower() or not h for h in signed):
         raise IncompleteSignatureException("SignedHeaders must be lower-case, ';'-separated.")
     if "host" not in signed or "x-amz-date" not in signed:
@@ -119,32 +134,13 @@ def _parse_authorization(value: str) -> _ParsedAuthorization:
         region=scope[2],
         service=scope[3],
         signed_headers=signed,
-        signature=parts["Signature"],
+        signature=signature,
     )
 
 
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-class _ReceivedRequestSigner(SigV4Auth):
-    """botocore's SigV4 canonicaliser, with the body hash computed once by the caller.
-
-    ``SigV4Auth.payload`` hashes ``request.body``, which makes botocore prepare a whole outgoing
-    request (header copies, body encoding) for every verification; the hash itself is the same.
-    """
-
-    def __init__(
-        self, credentials: Credentials, service: str, region: str, *, payload_hash: str
-    ) -> None:
-        super().__init__(credentials, service, region)
-        self._payload_hash = payload_hash
-
-    def payload(self, request: AWSRequest) -> str:
-        return self._payload_hash
+def _first(headers: HeaderMap, name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
 
 
 class SigV4Verifier:
@@ -173,6 +169,9 @@ class SigV4Verifier:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._max_skew = max_skew
         self._key_cache: dict[tuple[str, str, str, str], bytes] = {}
+        # Region and service are checked against these before signing, so one signer fits all;
+        # its credentials are never used (the signing key comes from _signing_key).
+        self._signer = ReceivedRequestSigner(Credentials("", ""), service, region)
 
     def verify(
         self,
@@ -200,6 +199,26 @@ class SigV4Verifier:
             UnrecognizedClientException: the access key or session token is not known.
             InvalidSignatureException: the signature, scope or time does not match.
         """
+        return self.verify_indexed(
+            method=method,
+            scheme=scheme,
+            path=path,
+            query=query,
+            headers=header_map(headers),
+            body=body,
+        )
+
+    def verify_indexed(
+        self, *, method: str, scheme: str, path: str, query: str, headers: HeaderMap, body: bytes
+    ) -> AuthenticatedCaller:
+        """:meth:`verify` for headers already indexed by :func:`header_map`.
+
+        Raises:
+            MissingAuthenticationTokenException: no ``Authorization`` header.
+            IncompleteSignatureException: the header or ``X-Amz-Date`` is malformed or missing.
+            UnrecognizedClientException: the access key or session token is not known.
+            InvalidSignatureException: the signature, scope or time does not match.
+        """
         auth, amz_date = self._parse_common(headers)
         credential = self._credentials.get(auth.access_key_id)
         if credential is None:
@@ -219,13 +238,13 @@ class SigV4Verifier:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _parse_common(self, headers: Sequence[tuple[str, str]]) -> tuple[_ParsedAuthorization, str]:
+    def _parse_common(self, headers: HeaderMap) -> tuple[_ParsedAuthorization, str]:
         """Parse the header, check the date window and the credential scope."""
-        raw = _header(headers, "authorization")
+        raw = _first(headers, "authorization")
         if raw is None:
             raise MissingAuthenticationTokenException("Missing Authentication Token")
         auth = _parse_authorization(raw)
-        amz_date = _header(headers, "x-amz-date")
+        amz_date = _first(headers, "x-amz-date")
         if amz_date is None or not _AMZ_DATE_RE.match(amz_date.strip()):
             raise IncompleteSignatureException(
                 "Authorization header requires existence of a valid 'X-Amz-Date' header."
@@ -234,7 +253,7 @@ class SigV4Verifier:
         # The operation must be covered by the signature: unsigned, X-Amz-Target could be
         # swapped on a captured request (DescribeKey -> ScheduleKeyDeletion with the same
         # body) and replayed within the time window. botocore, the AWS CLI and kmstool sign it.
-        targets = [value for name, value in headers if name.lower() == "x-amz-target"]
+        targets = headers.get("x-amz-target", ())
         if len(targets) > 1:
             raise IncompleteSignatureException("The request has more than one X-Amz-Target header.")
         if targets and "x-amz-target" not in auth.signed_headers:
@@ -285,8 +304,8 @@ class SigV4Verifier:
             )
 
     @staticmethod
-    def _check_session_token(credential: Credential, headers: Sequence[tuple[str, str]]) -> None:
-        sent = _header(headers, "x-amz-security-token")
+    def _check_session_token(credential: Credential, headers: HeaderMap) -> None:
+        sent = _first(headers, "x-amz-security-token")
         configured = credential.session_token
         if configured is None and sent is None:
             return
@@ -304,34 +323,37 @@ class SigV4Verifier:
         scheme: str,
         path: str,
         query: str,
-        headers: Sequence[tuple[str, str]],
+        headers: HeaderMap,
         body: bytes,
     ) -> str:
-        signed = set(auth.signed_headers)
-        kept = [(k, v) for k, v in headers if k.lower() in signed]
-        present = {k.lower() for k, _ in kept}
-        if present != signed:
-            # A header listed as signed but not sent cannot be canonicalised as the client did.
-            raise InvalidSignatureException(_SIGNATURE_MISMATCH)
-        content_sha = _header(kept, "x-amz-content-sha256")
+        signed: dict[str, list[str]] = {}
+        for name in auth.signed_headers:
+            values = headers.get(name)
+            if values is None:
+                # A header listed as signed but not sent cannot be canonicalised as the client
+                # did.
+                raise InvalidSignatureException(_SIGNATURE_MISMATCH)
+            if name not in UNSIGNABLE:  # what SigV4Auth.headers_to_sign leaves out
+                signed[name] = values
+        body_sha = hashlib.sha256(body).hexdigest()
+        # SigV4Auth.canonical_request uses a signed X-Amz-Content-SHA256 (its first value, as
+        # sent) instead of hashing the body; payload() hands botocore that same string.
+        content_sha = _first(signed, "x-amz-content-sha256")
         if content_sha is not None and not hmac.compare_digest(
-            content_sha.strip().encode(), hashlib.sha256(body).hexdigest().encode()
+            content_sha.strip().encode(), body_sha.encode()
         ):
             # botocore trusts a signed X-Amz-Content-SHA256 instead of hashing the body; make
             # sure it really is the body's hash, or a signature could cover a different body.
             raise InvalidSignatureException(_SIGNATURE_MISMATCH)
-        host = _header(kept, "host") or ""
+        host = _first(signed, "host") or ""
         url = f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
-        request = AWSRequest(method=method, url=url, data=body)
-        for name, value in kept:
-            request.headers[name] = value  # HTTPHeaders appends: duplicates stay, in order
+        # No headers on the request itself: botocore reads them through headers_to_sign (and
+        # would only look there for X-Amz-Content-SHA256, handled by payload() above).
+        request = AWSRequest(method=method, url=url)
         request.context["timestamp"] = amz_date
-        signer = _ReceivedRequestSigner(
-            Credentials(credential.access_key_id, credential.secret_access_key),
-            auth.service,
-            auth.region,
-            payload_hash=hashlib.sha256(body).hexdigest(),
-        )
+        request.context["payload_hash"] = body_sha if content_sha is None else content_sha
+        request.context["headers_to_sign"] = HeadersToSign(signed)
+        signer = self._signer
         string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
         # The final HMAC uses the derived signing key (the same four-step derivation as
         # SigV4Auth.signature); caching it per key and day avoids four HMACs per request.
@@ -374,15 +396,8 @@ class UnsafeAcceptAnySigV4Verifier(SigV4Verifier):
         self._root = f"arn:aws:iam::{account_id}:root"
         self._account_id = account_id
 
-    def verify(
-        self,
-        *,
-        method: str,
-        scheme: str,
-        path: str,
-        query: str,
-        headers: Sequence[tuple[str, str]],
-        body: bytes,
+    def verify_indexed(
+        self, *, method: str, scheme: str, path: str, query: str, headers: HeaderMap, body: bytes
     ) -> AuthenticatedCaller:
         """Parse the header and check the date only; never checks the signature.
 
