@@ -207,6 +207,17 @@ def _reject_constant(name: str) -> float:
     raise SerializationException(f"{name} is not valid JSON")
 
 
+# json.loads/json.dumps with any keyword build a new decoder/encoder per call; these are the
+# same objects, built once (both are stateless between calls).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+@cache
+def _input_shape(operation: str) -> StructureShape | None:
+    return kms_service_model().operation_model(operation).input_shape
+
+
 def decode_request(operation: str, body: bytes, request_type: type) -> Any:
     """Parse a request body into the operation's request dataclass.
 
@@ -221,7 +232,8 @@ def decode_request(operation: str, body: bytes, request_type: type) -> Any:
     """
     if body.strip():
         try:
-            data = json.loads(body, parse_constant=_reject_constant)
+            # What json.loads does for bytes: sniff UTF-8/16/32, then decode.
+            data = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
         except SerializationException:
             raise
         except (ValueError, RecursionError):
@@ -229,7 +241,7 @@ def decode_request(operation: str, body: bytes, request_type: type) -> Any:
             raise SerializationException("Unable to parse the request body as JSON.") from None
     else:
         data = {}
-    shape = kms_service_model().operation_model(operation).input_shape
+    shape = _input_shape(operation)
     if shape is None:  # an operation without input takes "{}"
         return request_type()
     if not isinstance(data, dict):
@@ -276,9 +288,9 @@ def encode_response(response: object) -> bytes:
     Raises:
         TypeError: a field holds a type the wire cannot carry (a bug in the core).
     """
-    return json.dumps(_encode_fields(response), separators=(",", ":")).encode()
+    return _ENCODER.encode(_encode_fields(response)).encode()
 
 
 def encode_error(aws_type: str, message: str) -> bytes:
     """The AWS JSON 1.1 error body ``{"__type": ..., "message": ...}``."""
-    return json.dumps({"__type": aws_type, "message": message}, separators=(",", ":")).encode()
+    return _ENCODER.encode({"__type": aws_type, "message": message}).encode()
