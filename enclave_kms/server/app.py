@@ -20,18 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
-import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+import types
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from enclave_kms.errors import (
     KmsError,
@@ -44,7 +48,11 @@ from enclave_kms.errors import (
 from enclave_kms.model import OPERATIONS, Caller
 from enclave_kms.server._credentials import CredentialSet, load_credentials_file
 from enclave_kms.server._metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from enclave_kms.server._sigv4 import SigV4Verifier, UnsafeAcceptAnySigV4Verifier
+from enclave_kms.server._sigv4 import (
+    SigV4Verifier,
+    UnsafeAcceptAnySigV4Verifier,
+    header_map,
+)
 from enclave_kms.server._wire import decode_request, encode_error, encode_response
 from enclave_kms.server._wire import kms_service_model as _kms_model
 from enclave_kms.server.settings import ServerSettings
@@ -53,6 +61,8 @@ __all__ = ["create_app"]
 
 _LOG = logging.getLogger("enclave_kms.server")
 _CONTENT_TYPE = "application/x-amz-json-1.1"
+_CONTENT_TYPE_HEADER = (b"content-type", _CONTENT_TYPE.encode("latin-1"))
+_Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 _TARGET_PREFIX = "TrentService."
 _INSECURE_WARNING = (
     "UNSAFE: --insecure-accept-any-credentials is on: request signatures are NOT checked and "
@@ -85,25 +95,88 @@ class _Dispatch:
         raise UnknownOperationException(f"Unknown operation {name[:64]!r}.")
 
 
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    declared = request.headers.get("content-length")
+class _Resumed:
+    """Await the rest of a coroutine that :func:`_step` started and that had to suspend.
+
+    This is what ``await`` (``yield from``) would have done from the start: every value the
+    coroutine yields goes up to the task, every value or exception the task sends comes back
+    down, so cancellation (the body-read timeout) reaches the suspended ``receive()``.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Message], first: object) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        coro, pending = self._coro, self._first
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # handed to the coroutine, as await does
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return typing.cast(Message, done.value)
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as done:
+                    return typing.cast(Message, done.value)
+
+
+def _step(receive: Receive) -> tuple[Message | None, Awaitable[Message]]:
+    """Run ``receive()`` up to its first suspension: (message, _) if it finished without one.
+
+    ASGI servers hand the handler a request whose small body has usually arrived with the
+    headers (uvicorn parses both from the same read), so ``receive()`` returns without waiting;
+    only when it must wait is a timer worth arming (``asyncio.timeout`` costs more per request
+    than the rest of the body read).
+    """
+    pending = receive()
+    if not isinstance(pending, types.CoroutineType):  # another awaitable: await it normally
+        return None, pending
+    try:
+        first = pending.send(None)
+    except StopIteration as done:
+        return typing.cast(Message, done.value), pending
+    return None, _Resumed(pending, first)
+
+
+async def _read_body(receive: Receive, declared: str | None, limit: int, timeout: float) -> bytes:
     too_large = RequestEntityTooLargeException(f"Request body exceeds the limit of {limit} bytes.")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
-    body = bytearray()
+    first, rest = _step(receive)
+    if first is not None and first["type"] == "http.request" and not first.get("more_body"):
+        body: bytes = first.get("body", b"")
+        if len(body) > limit:
+            raise too_large
+        return body  # the common case: the whole body was already there, no timer needed
+    buffer = bytearray()
     try:
         # The body arrives before any authentication: a client that announces more than it
         # sends must not hold the connection (and its buffer) indefinitely.
         async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:  # chunked or lying Content-Length: stop at the limit
-                    raise too_large
+            message = first if first is not None else await rest
+            while True:
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()  # as Request.stream() did
+                if message["type"] == "http.request":
+                    buffer += message.get("body", b"")
+                    if len(buffer) > limit:  # chunked or lying Content-Length: stop at the limit
+                        raise too_large
+                    if not message.get("more_body"):
+                        return bytes(buffer)
+                message = await receive()
     except TimeoutError:
         raise RequestTimeoutException(
             f"The request body did not arrive within {timeout:g} seconds."
         ) from None
-    return bytes(body)
 
 
 def _frames(exc: BaseException) -> str:
@@ -113,13 +186,75 @@ def _frames(exc: BaseException) -> str:
     )
 
 
-def _error_response(exc: KmsError, request_id: str) -> Response:
-    return Response(
-        encode_error(exc.aws_type, exc.message),
-        status_code=exc.http_status,
-        media_type=_CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id},
+def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def _request_id() -> str:
+    """A random (version 4) UUID in its usual text form, as AWS's request ids are.
+
+    Formatted by hand from 16 random bytes: ``str(uuid.uuid4())`` costs several times more.
+    """
+    h = os.urandom(16).hex()
+    # Version nibble 4; variant bits 10xx (RFC 9562 §5.4), as uuid.uuid4() sets them.
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+async def _send(send: Send, status: int, body: bytes, request_id: str) -> None:
+    """The response as starlette's ``Response`` would send it, without building one."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"x-amzn-requestid", request_id.encode("latin-1")),
+                (b"content-length", str(len(body)).encode("latin-1")),
+                _CONTENT_TYPE_HEADER,
+            ],
+        }
     )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Endpoint:
+    """An ASGI callable: Starlette's ``Route`` wraps plain functions in ``Request`` handling."""
+
+    __slots__ = ("_handler",)
+
+    def __init__(self, handler: _Asgi) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handler(scope, receive, send)
+
+
+class _KmsApp(FastAPI):
+    """FastAPI, with ``POST /`` handed to the KMS handler before FastAPI's middleware stack.
+
+    Every KMS call is ``POST /``. FastAPI's stack (error, telemetry, body-limit and exception
+    middleware, then the router) costs more per request than SigV4 verification, and the KMS
+    handler answers its own errors. Everything else, including ``POST /`` under a root path,
+    goes through FastAPI, where the same handler is routed too. Once any middleware is added
+    to the app (``add_middleware``), every request goes through FastAPI, so that middleware
+    sees KMS calls as well.
+    """
+
+    kms_endpoint: _Asgi | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.kms_endpoint
+        if (
+            endpoint is not None
+            and not self.user_middleware
+            and scope["type"] == "http"
+            and scope["path"] == "/"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            await endpoint(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -161,6 +296,7 @@ def create_app(
     insecure = settings.insecure_accept_any_credentials
     warn_every = settings.insecure_warning_interval
     threadpool = settings.service_in_threadpool
+    body_timeout = settings.body_read_timeout_seconds
     counter = [0]
 
     @asynccontextmanager
@@ -171,7 +307,7 @@ def create_app(
         if on_shutdown is not None:
             on_shutdown()
 
-    app = FastAPI(
+    app = _KmsApp(
         title="enclave-kms",
         docs_url=None,
         redoc_url=None,
@@ -181,41 +317,42 @@ def create_app(
     app.state.metrics = metrics
     app.state.service = service
 
-    async def kms(request: Request) -> Response:
+    async def kms(scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         operation: str | None = None
         try:
             if insecure:
                 counter[0] += 1
                 if counter[0] % warn_every == 0:
                     _LOG.warning(_INSECURE_WARNING)
-            body = await _read_body(request, limit, settings.body_read_timeout_seconds)
-            scope = request.scope
-            who = verifier.verify(
-                method=request.method,
+            # Every header decoded and indexed once; SigV4 and dispatch read from this map.
+            headers = header_map(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+            )
+            body = await _read_body(receive, _first(headers, "content-length"), limit, body_timeout)
+            who = verifier.verify_indexed(
+                method=scope["method"],
                 scheme=scope.get("scheme", "http"),
                 path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
                 query=scope.get("query_string", b"").decode("latin-1"),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+                headers=headers,
                 body=body,
             )
-            operation, req_type, method = dispatch.resolve(request.headers.get("x-amz-target"))
+            operation, req_type, method = dispatch.resolve(_first(headers, "x-amz-target"))
             kms_request = decode_request(operation, body, req_type)
             caller = Caller(who.principal_arn, who.account_id, who.access_key_id)
             if threadpool:
                 result = await run_in_threadpool(method, caller, kms_request)
             else:
                 result = method(caller, kms_request)
-            response = Response(
-                encode_response(result),
-                media_type=_CONTENT_TYPE,
-                headers={"x-amzn-RequestId": request_id},
-            )
-            outcome = "ok"
+            status, payload, outcome = 200, encode_response(result), "ok"
         except KmsError as exc:
-            response = _error_response(exc, request_id)
-            outcome = exc.aws_type
+            status, payload, outcome = (
+                exc.http_status,
+                encode_error(exc.aws_type, exc.message),
+                exc.aws_type,
+            )
         except Exception as exc:
             # Type and frames only: the message of a foreign exception may quote request data.
             _LOG.error(
@@ -226,14 +363,20 @@ def create_app(
                 _frames(exc),
             )
             internal = KMSInternalException("An internal error occurred. Try again later.")
-            response = _error_response(internal, request_id)
+            status, payload = (
+                internal.http_status,
+                encode_error(internal.aws_type, internal.message),
+            )
             outcome = internal.aws_type
         metrics.observe(operation, outcome, time.perf_counter() - started)
-        return response
+        await _send(send, status, payload, request_id)
 
-    # A plain Starlette route: the handler needs the raw request only, and FastAPI's
-    # dependency and validation machinery would cost more per request than SigV4 does.
-    app.router.routes.insert(0, Route("/", kms, methods=["POST"]))
+    # A raw ASGI endpoint (Starlette calls a non-function endpoint as an ASGI app): the handler
+    # needs the scope only, and Starlette's Request/Response wrapping and FastAPI's dependency
+    # and validation machinery would cost more per request than SigV4 does. The route serves
+    # what _KmsApp's shortcut does not take (a root path); the shortcut serves the rest.
+    app.router.routes.insert(0, Route("/", _Endpoint(kms), methods=["POST"]))
+    app.kms_endpoint = kms
 
     @app.get("/healthz")
     async def healthz() -> Response:
