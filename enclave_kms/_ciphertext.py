@@ -132,8 +132,9 @@ def canonical_encryption_context(ctx: Mapping[str, str]) -> bytes:
 
 
 def _derive_key(backing_key: bytes, prefix: bytes, nonce: bytes) -> bytes:
+    # derive() takes any bytes-like object: no immutable copy of the backing key is made.
     return HKDF(algorithm=_SHA256, length=32, salt=nonce, info=_KDF_LABEL + prefix).derive(
-        bytes(backing_key)
+        backing_key
     )
 
 

@@ -161,11 +161,16 @@ class SqliteBase:
         A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
         the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
         """
-        with self._lock, self._writer():
+        # The writer lock taken inline, not through the _writer() generator: this runs on every
+        # audited call, and the generator machinery costs more than the two flock calls.
+        with self._lock:
+            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
                 return conn.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise self._convert(exc) from None
+            finally:
+                fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
 
     def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
