@@ -3,10 +3,10 @@
 An enclave SDK reuses one attestation document for many KMS calls (kmstool's client and
 ``enclave_kms.enclave`` cache theirs for minutes), so a service sees the same bytes again and
 again. What is cached is only what cannot change for given bytes: that they decode to this
-document and that the COSE signature verifies under the key of the certificate they carry. Each
-lookup is keyed by the SHA-256 of the exact bytes, so any change to any byte is a miss. Nothing
-time-dependent is cached here: the chain's validity at the verification time, the freshness
-check and the caller's policy are applied again on every use.
+document and that the COSE signature verifies under the key of the certificate they carry. A
+hit requires the exact bytes, so any change to any byte is a miss. Nothing time-dependent is
+cached here: the chain's validity at the verification time, the freshness check and the
+caller's policy are applied again on every use.
 
 Entries are found by the last 96 bytes of the input (where a COSE_Sign1 carries its ES384
 signature, so documents differ there) and keep the whole input: a hit requires the stored bytes
