@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from enclave_kms._cms_ber import content_algorithm_der, frame_enveloped_data, recipient_infos_der
+from enclave_kms._cms_strict import force_full_parse
 
 __all__ = [
     "MAX_ENVELOPE_SIZE",
@@ -269,8 +270,9 @@ def parse_ciphertext_for_recipient(data: bytes) -> RecipientEnvelope:
     with _reading("EnvelopedData"):
         enveloped = info["content"]
         # Force the whole EnvelopedData to parse so trailing garbage inside any layer fails
-        # here, with a format error, rather than being silently ignored.
-        _ = enveloped.native
+        # here, with a format error, rather than being silently ignored. Same checks as
+        # ``enveloped.native``, without building the native tree (see _cms_strict).
+        force_full_parse(enveloped)
     with _reading("EnvelopedData version"):
         version = enveloped["version"].native
     # RFC 5652 §6.1: v0 (all recipients v0, e.g. openssl with issuerAndSerialNumber) or v2
