@@ -173,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="enclave-kms-soak-"))
     stats = Stats()
     samples: list[tuple[float, int, int]] = []  # (elapsed s, ops in interval, RSS KiB)
+    disk: dict[str, int] = {}  # SQLite file name -> bytes, at the end
     stack = ExitStack()
     try:
         store = args.store
@@ -219,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             client_cpu = (time.process_time() - cpu0) / seconds
             rss_end = srv.rss_kib()
             server_cpu = sum(srv.cpu_seconds().values())
+            # On SQLite, the files too: a WAL that never starts over grows with every write.
+            data_dir = work / f"data-{srv.port}"
+            disk = {f.name: f.stat().st_size for f in data_dir.glob("*.sqlite3*")}
     finally:
         stack.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -255,6 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(client and server share this machine's cores)"
     )
     print(f"server RSS: start {rss_start / 1024:.1f} MiB, end {rss_end / 1024:.1f} MiB")
+    if disk:
+        wal = sum(size for name, size in disk.items() if name.endswith("-wal"))
+        print(
+            f"store on disk at the end: {sum(disk.values()) / 2**20:.1f} MiB, of which the WAL "
+            f"{wal / 2**20:.1f} MiB"
+        )
     return _verdict(samples, seconds)
 
 
