@@ -36,6 +36,11 @@ _CHECKPOINT_INTERVAL = 0.25  # seconds between background WAL checkpoints
 _WAL_RESTART_SIZE = 8 * 1024 * 1024  # past this, make the WAL start over (see _checkpoint_loop)
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
 _CHECKPOINT_BUSY_TIMEOUT = 0.05  # seconds a RESTART may wait for readers while writers wait
+# The backstop when the checkpoint thread cannot keep up (starved of CPU, or of the writer lock
+# by a tight write loop): every _WAL_CHECK_EVERY audit writes, a writer looks at the WAL, and
+# past _WAL_FORCE_SIZE it restarts the WAL itself, with the locks it already holds.
+_WAL_CHECK_EVERY = 256
+_WAL_FORCE_SIZE = 64 * 1024 * 1024
 
 
 def _upgrade_from_v1(db: sqlite3.Connection) -> None:
@@ -67,6 +72,8 @@ class SqliteBase:
         # process's flock.
         lock_path = self.path.with_name(self.path.name + ".lock")
         self._writer_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._wal_path = self.path.with_name(self.path.name + "-wal")
+        self._writes_unchecked = 0
         try:
             self._db = self._connect(busy_timeout, "FULL")
             self._audit_db = self._connect(busy_timeout, "NORMAL")
@@ -168,11 +175,28 @@ class SqliteBase:
         with self._lock:
             fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
-                return conn.execute(sql, params).rowcount
+                count = conn.execute(sql, params).rowcount
+                self._writes_unchecked += 1
+                if self._writes_unchecked >= _WAL_CHECK_EVERY:
+                    self._writes_unchecked = 0
+                    self._restart_wal_if_huge(conn)
+                return count
             except sqlite3.Error as exc:
                 raise self._convert(exc) from None
             finally:
                 fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+
+    def _restart_wal_if_huge(self, conn: sqlite3.Connection) -> None:
+        """The backstop of _checkpoint_loop; the caller holds both writer locks."""
+        try:
+            huge = self._wal_path.stat().st_size > _WAL_FORCE_SIZE
+        except OSError:
+            return
+        if huge:
+            # Best effort: a reader in another process may keep it from finishing; the
+            # record just written is committed either way.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
@@ -232,7 +256,7 @@ class SqliteBase:
             db = sqlite3.connect(self.path, timeout=_CHECKPOINT_BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error:
             return
-        wal = self.path.with_name(self.path.name + "-wal")
+        wal = self._wal_path
         try:
             while not self._stop_checkpoints.wait(_CHECKPOINT_INTERVAL):
                 # Another process may be checkpointing at the same moment: then this one
