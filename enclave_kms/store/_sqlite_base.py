@@ -86,9 +86,8 @@ class SqliteBase:
         # the WAL's and does not depend on when pages are copied back into the database.
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, args=(busy_timeout,), name="sqlite-checkpoint",
-            daemon=True,
-        )  # fmt: skip
+            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+        )
         self._checkpointer.start()
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
@@ -240,7 +239,7 @@ class SqliteBase:
             raise StoreError(f"{self.path} lost its change counter row")
         return int(row[0])
 
-    def _checkpoint_loop(self, busy_timeout: float) -> None:
+    def _checkpoint_loop(self) -> None:
         """Copy the WAL back into the database, and keep the WAL file from growing forever.
 
         PASSIVE never blocks writers, but it cannot make the WAL start over: a writer rewinds
@@ -251,7 +250,8 @@ class SqliteBase:
         and flock every writer takes first) for the moment a RESTART checkpoint needs to copy
         the last frames; the next write then starts the WAL from its beginning.
         """
-        del busy_timeout  # PASSIVE does not wait; RESTART waits briefly, holding writers off
+        # Its own short busy timeout: PASSIVE never waits, and RESTART waits for readers
+        # while this machine's writers wait for it.
         try:
             db = sqlite3.connect(self.path, timeout=_CHECKPOINT_BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error:
