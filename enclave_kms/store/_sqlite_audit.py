@@ -26,12 +26,12 @@ from enclave_kms.store._sqlite_rows import dt_req, ts
 
 __all__ = ["SqliteAudit"]
 
-_AUDIT_COLUMNS = (
+_INSERT_INTO_AUDIT = (
     "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
     "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
 )
-_AUDIT_INSERT = _AUDIT_COLUMNS + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_AUDIT_INSERT_GUARDED = _AUDIT_COLUMNS + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE "
+_AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_AUDIT_INSERT_GUARDED = _INSERT_INTO_AUDIT + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE "
 # The key's state, policy and current version: what a cryptographic decision rests on.
 _KEY_UNCHANGED = (
     "EXISTS (SELECT 1 FROM keys WHERE key_id=? AND key_state=? AND current_version=? AND policy=?)"
