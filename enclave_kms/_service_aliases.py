@@ -72,8 +72,7 @@ class AliasAndPolicyOperations(KeyOperations):
             checks.raise_if_any()
             assert request.alias_name is not None  # noqa: S101
             check_alias_name(request.alias_name, creating=True)
-            key = self._management_key(op, request.target_key_id)
-            self._authorize(op, key, "CreateAlias")
+            key = self._authorized_management_key(op, request.target_key_id, "CreateAlias")
             self._require_not_pending(key)
             now = op.time
             try:
@@ -104,8 +103,7 @@ class AliasAndPolicyOperations(KeyOperations):
                 raise self._alias_not_found(request.alias_name)
             old = self._load_key(op, existing.target_key_id)
             self._authorize(op, old, "UpdateAlias")
-            key = self._management_key(op, request.target_key_id)
-            self._authorize(op, key, "UpdateAlias")
+            key = self._authorized_management_key(op, request.target_key_id, "UpdateAlias")
             self._require_not_pending(key)
             try:
                 self._store.update_alias(request.alias_name, key.key_id, op.time)
@@ -196,8 +194,7 @@ class AliasAndPolicyOperations(KeyOperations):
                 checks.string(request.policy, "Policy", 1, 131072)
             checks.raise_if_any()
             assert request.policy is not None  # noqa: S101
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "PutKeyPolicy")
+            key = self._authorized_management_key(op, request.key_id, "PutKeyPolicy")
             self._require_not_pending(key)
             self._require_default_name(request.policy_name)
             self._check_policy(
@@ -222,8 +219,7 @@ class AliasAndPolicyOperations(KeyOperations):
             key_id_checks(checks, request.key_id)
             _policy_name_checks(checks, request.policy_name)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "GetKeyPolicy")
+            key = self._authorized_management_key(op, request.key_id, "GetKeyPolicy")
             self._require_default_name(request.policy_name)
             return GetKeyPolicyResponse(policy=key.policy, policy_name=POLICY_NAME)
 
@@ -236,6 +232,5 @@ class AliasAndPolicyOperations(KeyOperations):
             key_id_checks(checks, request.key_id)
             page_checks(checks, request.limit, request.marker)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "ListKeyPolicies")
+            self._authorized_management_key(op, request.key_id, "ListKeyPolicies")
             return ListKeyPoliciesResponse(policy_names=(POLICY_NAME,), truncated=False)

@@ -91,6 +91,18 @@ class ServiceCore(ServiceBase):
         assert key_id is not None  # noqa: S101 - validated by key_id_checks
         return self._resolve(op, key_id, allow_alias=False)
 
+    def _authorized_management_key(
+        self, op: OpContext, key_id: str | None, action: str
+    ) -> KeyRecord:
+        """The key a management operation names (no alias), once its policy allows ``action``.
+
+        Loading and authorizing in one call, so no operation can act on a key it forgot to
+        authorize against.
+        """
+        key = self._management_key(op, key_id)
+        self._authorize(op, key, action)
+        return key
+
     def _load_key(self, op: OpContext, key_id: str) -> KeyRecord:
         arn = self._arn(key_id)
         cached: KeyRecord | None = None

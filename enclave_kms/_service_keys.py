@@ -245,8 +245,7 @@ class KeyOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, key_id)
             checks.raise_if_any()
-            key = self._management_key(op, key_id)
-            self._authorize(op, key, operation)
+            key = self._authorized_management_key(op, key_id, operation)
             self._require_not_pending(key)
             self._store.update_key(key.key_id, {"key_state": state.value})
 
@@ -264,8 +263,7 @@ class KeyOperations(ServiceCore):
             if checks.required(request.description, "Description"):
                 checks.string(request.description, "Description", 0, 8192)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "UpdateKeyDescription")
+            key = self._authorized_management_key(op, request.key_id, "UpdateKeyDescription")
             self._require_not_pending(key)
             self._store.update_key(key.key_id, {"description": request.description})
             return UpdateKeyDescriptionResponse()
@@ -287,8 +285,7 @@ class KeyOperations(ServiceCore):
             key_id_checks(checks, request.key_id)
             checks.integer(request.pending_window_in_days, "PendingWindowInDays", 7, 30)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "ScheduleKeyDeletion")
+            key = self._authorized_management_key(op, request.key_id, "ScheduleKeyDeletion")
             self._require_not_pending(key)
             window = request.pending_window_in_days or DEFAULT_PENDING_WINDOW_DAYS
             deletion = op.time + timedelta(days=window)
@@ -319,8 +316,7 @@ class KeyOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "CancelKeyDeletion")
+            key = self._authorized_management_key(op, request.key_id, "CancelKeyDeletion")
             if key.key_state != KeyState.PENDING_DELETION:
                 raise KMSInvalidStateException(f"{self._arn(key.key_id)} is not pending deletion.")
             self._store.update_key(

@@ -61,8 +61,7 @@ class RotationOperations(ServiceCore):
             key_id_checks(checks, request.key_id)
             checks.integer(request.rotation_period_in_days, "RotationPeriodInDays", 90, 2560)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "EnableKeyRotation")
+            key = self._authorized_management_key(op, request.key_id, "EnableKeyRotation")
             self._require_enabled(key)
             self._rotatable(key)
             period = request.rotation_period_in_days or DEFAULT_ROTATION_PERIOD_DAYS
@@ -89,8 +88,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "DisableKeyRotation")
+            key = self._authorized_management_key(op, request.key_id, "DisableKeyRotation")
             self._require_enabled(key)
             self._rotatable(key)
             self._store.update_key(
@@ -106,8 +104,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "GetKeyRotationStatus")
+            key = self._authorized_management_key(op, request.key_id, "GetKeyRotationStatus")
             self._rotatable(key)
             return GetKeyRotationStatusResponse(
                 key_rotation_enabled=key.rotation_enabled,
@@ -130,8 +127,7 @@ class RotationOperations(ServiceCore):
             checks = Checks()
             key_id_checks(checks, request.key_id)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "RotateKeyOnDemand")
+            key = self._authorized_management_key(op, request.key_id, "RotateKeyOnDemand")
             self._require_enabled(key)
             self._rotatable(key)
             # On-demand rotation does not move the automatic schedule (AWS).
@@ -168,8 +164,7 @@ class RotationOperations(ServiceCore):
                         MODEL_INCLUDE_KEY_MATERIAL)  # fmt: skip
             page_checks(checks, request.limit, request.marker)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "ListKeyRotations")
+            key = self._authorized_management_key(op, request.key_id, "ListKeyRotations")
             self._rotatable(key)
             versions = list(self._store.list_materials(key.key_id))
             if request.include_key_material != "ALL_KEY_MATERIAL":

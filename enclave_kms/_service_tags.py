@@ -58,8 +58,7 @@ class TagOperations(ServiceCore):
             checks.required(request.tags, "Tags")
             check_tags(checks, request.tags)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "TagResource")
+            key = self._authorized_management_key(op, request.key_id, "TagResource")
             self._require_not_pending(key)
             tags = [(t.tag_key or "", t.tag_value or "") for t in request.tags or ()]
             reject_reserved_tags([k for k, _ in tags])
@@ -84,8 +83,7 @@ class TagOperations(ServiceCore):
             for i, k in enumerate(request.tag_keys or ()):
                 checks.string(k, f"TagKeys.{i + 1}.member", 1, 128)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "UntagResource")
+            key = self._authorized_management_key(op, request.key_id, "UntagResource")
             self._require_not_pending(key)
             self._store.remove_tags(key.key_id, list(request.tag_keys or ()))
             return UntagResourceResponse()
@@ -103,8 +101,7 @@ class TagOperations(ServiceCore):
             key_id_checks(checks, request.key_id)
             page_checks(checks, request.limit, request.marker)
             checks.raise_if_any()
-            key = self._management_key(op, request.key_id)
-            self._authorize(op, key, "ListResourceTags")
+            key = self._authorized_management_key(op, request.key_id, "ListResourceTags")
             tags = list(self._store.list_tags(key.key_id))
             start = 0
             if request.marker is not None:
