@@ -68,6 +68,24 @@ def write_credentials(path: Path) -> None:
     path.chmod(0o600)
 
 
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], port: int, log: Path, what: str = "server"
+) -> None:
+    """Return once ``/healthz`` answers 200; raise with the log if the process dies or stalls."""
+    deadline = time.monotonic() + 60  # generous: the 2 cores are shared with other jobs
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_server(work: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningServer]:
     """Start the server on a free loopback port; wait for /healthz; stop it on exit."""
@@ -84,18 +102,7 @@ def running_server(work: Path, extra_args: Sequence[str] = ()) -> Iterator[Runni
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60  # generous: the 2 cores are shared with other jobs
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(proc, port, log)
         yield RunningServer(port, data, log)
     finally:
         proc.terminate()

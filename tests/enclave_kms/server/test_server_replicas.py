@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, free_port
-from kms_server_process import enclave_kms_command, write_credentials
+from kms_server_process import enclave_kms_command, wait_until_serving, write_credentials
 
 from enclave_kms import _ciphertext
 
@@ -74,18 +73,7 @@ def _replica(work: Path, store_url: str, env: dict[str, str]) -> Iterator[Replic
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"replica exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(proc, port, log, "replica")
         yield Replica(f"http://127.0.0.1:{port}", log)
     finally:
         proc.terminate()
