@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from readme_examples import run_pasted_test
 
 from attestation import policy
 
 
 def test_readme_plugin_example_passes_in_a_fresh_test_file(tmp_path: Path) -> None:
-    """Paste the README's plugin example into a new file and run pytest on it, as a user would.
-
-    The example is read from README.md, so the documentation cannot drift from what works; the
-    fixtures come from the installed plugin (the pytest11 entry point), not from a conftest.
-    """
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
-    example = next(b for b in blocks if "def test_my_enclave_key_is_attested(" in b)
-    (tmp_path / "test_pasted.py").write_text(example, encoding="utf-8")
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "1 passed" in out.stdout
+    """The README's plugin example, pasted into a new file, passes under pytest."""
+    run_pasted_test("def test_my_enclave_key_is_attested(", tmp_path)
 
 
 def test_nsm_fixture_is_a_fresh_simulated_nsm(nsm, nitro_verifier) -> None:  # type: ignore[no-untyped-def]

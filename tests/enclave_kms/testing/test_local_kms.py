@@ -1,0 +1,168 @@
+"""enclave_kms.testing.LocalKms: a real ``enclave-kms serve`` subprocess for application tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from attestation.nsm import Nsm
+from attestation.testing.nsm import SimulatedNsm
+from attestation.testing.pki import TestPki
+from enclave_kms.enclave import EnclaveSession
+from enclave_kms.testing import LocalCredentials, LocalKms, LocalKmsError, _local
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPki:
+    return TestPki.create(0x10CA1, valid_from=datetime.now(UTC) - timedelta(hours=1))
+
+
+@pytest.fixture(scope="module")
+def kms(pki: TestPki) -> Iterator[LocalKms]:
+    with LocalKms(trust_roots=[pki.root], principals=("root", "user/bob")) as server:
+        yield server
+
+
+def test_an_enclave_session_gets_its_data_key_through_recipient(
+    kms: LocalKms, pki: TestPki
+) -> None:
+    client = kms.client()
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    session = EnclaveSession(nsm=Nsm(SimulatedNsm(pki)), kms_client=client)
+    data_key = session.generate_data_key(key_id)
+    decrypted = session.decrypt(data_key.ciphertext_blob)
+    assert len(data_key.plaintext) == 32
+    assert decrypted.plaintext == data_key.plaintext
+    assert decrypted.key_id.endswith(key_id)
+
+
+def test_a_document_from_an_untrusted_pki_is_refused(kms: LocalKms) -> None:
+    stranger = TestPki.create(0xBAD, valid_from=datetime.now(UTC) - timedelta(hours=1))
+    client = kms.client()
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    session = EnclaveSession(nsm=Nsm(SimulatedNsm(stranger)), kms_client=client)
+    with pytest.raises(Exception, match="AccessDeniedException"):
+        session.generate_data_key(key_id)
+
+
+def test_each_principal_is_its_own_identity(kms: LocalKms) -> None:
+    key_id = kms.client().create_key()["KeyMetadata"]["KeyId"]
+    # The default key policy admits the account root only.
+    with pytest.raises(ClientError) as caught:
+        kms.client("user/bob").generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "user/bob" in caught.value.response["Error"]["Message"]
+
+
+def test_credentials_are_generated_fresh_and_stored_privately(kms: LocalKms) -> None:
+    ids = [c.access_key_id for c in kms.credentials]
+    assert len(set(ids)) == 2
+    assert all(re.fullmatch(r"AKIA[A-Z2-7]{16}", i) for i in ids)
+    assert LocalCredentials.generate() != LocalCredentials.generate()
+    mode = stat.S_IMODE((kms.workdir / "credentials.json").stat().st_mode)
+    assert mode == 0o600
+    assert kms.credentials[0].secret_access_key not in repr(kms.credentials[0])
+
+
+def test_the_aws_cli_works_from_the_environment(kms: LocalKms) -> None:
+    aws = shutil.which("aws") or str(Path(sys.executable).parent / "aws")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(kms.workdir), **kms.environment()}
+    out = subprocess.run(
+        [aws, "kms", "create-key", "--description", "from the cli", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"Description": "from the cli"' in out.stdout
+
+
+def test_stop_ends_the_process_and_removes_the_temporary_directory() -> None:
+    server = LocalKms().start()
+    port, workdir = server.port, server.workdir
+    assert server.running
+    server.stop()
+    assert not server.running
+    assert not workdir.exists()
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
+    with pytest.raises(LocalKmsError, match="not running"):
+        _ = server.endpoint_url
+    server.stop()  # a second stop is harmless
+
+
+def test_a_server_that_cannot_start_says_why_without_its_secrets(tmp_path: Path) -> None:
+    server = LocalKms(workdir=tmp_path, extra_args=["--max-body-bytes", "-1"])
+    with pytest.raises(LocalKmsError, match="exited with code") as caught:
+        server.start()
+    message = str(caught.value)
+    assert "max" in message.lower() and "body" in message.lower()  # the log's reason
+    assert server.credentials[0].secret_access_key not in message
+    assert not server.running
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = [taken.getsockname()[1]]
+        real = _local.free_loopback_port
+        monkeypatch.setattr(_local, "free_loopback_port", lambda: ports.pop() if ports else real())
+        with LocalKms() as server:
+            assert server.port != taken.getsockname()[1]
+            assert server.client().list_keys()["Keys"] == []
+            # The lost attempt is in the log, for whoever wonders why start took longer.
+            assert "address already in use" in server.log_path.read_text().lower()
+
+
+def test_a_server_that_died_during_the_test_fails_the_block() -> None:
+    with pytest.raises(LocalKmsError, match="had died"), LocalKms() as server:
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def test_no_credentials_is_refused() -> None:
+    with pytest.raises(ValueError, match="principal"):
+        LocalKms(principals=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LocalKms()  # constructing starts nothing and warns about nothing
+
+
+def test_settings_in_the_callers_environment_do_not_reach_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A developer's shell pointing at a real store must not redirect a throwaway server.
+    monkeypatch.setenv("ENCLAVE_KMS_STORE_URL", "postgresql://prod.invalid:5432/kms")
+    monkeypatch.setenv("ENCLAVE_KMS_REGION", "eu-west-3")
+    with LocalKms(workdir=tmp_path) as server:
+        arn = server.client().create_key()["KeyMetadata"]["Arn"]
+        assert arn.startswith("arn:aws:kms:us-east-1:")
+        assert any(server.data_dir.glob("*.sqlite3"))
+    # What env sets does reach it: here a body limit far below a 2 KiB request.
+    with LocalKms(env={"ENCLAVE_KMS_MAX_BODY_BYTES": "1024"}) as server:
+        with pytest.raises(ClientError) as caught:
+            server.client().create_key(Description="x" * 2048)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
