@@ -34,6 +34,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from enclave_kms.testing import free_loopback_port
+
 REGION = "us-east-1"
 ACCOUNT = "111122223333"
 ACCESS_KEY = "AKIABENCHSOAKSCALE01"
@@ -81,12 +83,6 @@ def tree_cpu_seconds(root_pid: int) -> float:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve_command() -> list[str]:
     script = Path(sys.executable).parent / "enclave-kms"
     return [str(script)] if script.exists() else [sys.executable, "-m", "enclave_kms"]
@@ -111,7 +107,7 @@ class Server:
         store_url: str | None = None,
         trust_roots: Sequence[Path] = (),
     ) -> None:
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.log = work / f"server-{self.port}.log"
         creds = work / "credentials.json"
         creds.write_text(
@@ -356,7 +352,7 @@ def throwaway_postgres() -> Iterator[Postgres]:
         prefix = ["runuser", "-u", account.pw_name, "--"]
         for p in (base, base / "pw"):
             os.chown(p, account.pw_uid, account.pw_gid)
-    port = free_port()
+    port = free_loopback_port()
     data = base / "data"
 
     def run(*argv: str) -> None:

@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from enclave_kms.testing import free_loopback_port
+
 REGION = "us-east-1"
 ACCESS_KEY = "AKIABENCHMARKBENCH00"
 SECRET_KEY = "bench/secret/for/loopback/only/xxxxxxxxx"  # noqa: S105 - loopback bench
@@ -65,12 +66,6 @@ _CLIENT_CPU, _SERVER_CPU = 0, 1
 def _pin(pid: int, cpu: int) -> None:
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(pid, {cpu})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -259,7 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {"credentials": [{"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}]}
             )
         )
-        ours, moto, noop, shortcut = free_port(), free_port(), free_port(), free_port()
+        ours, moto, noop, shortcut = (
+            free_loopback_port(),
+            free_loopback_port(),
+            free_loopback_port(),
+            free_loopback_port(),
+        )
         serve = [
             "-m", "enclave_kms", "serve", "--port", str(ours), "--data-dir", str(work / "data"),
             "--credentials-file", str(creds), "--trust-root", str(root), "--log-level", "warning",

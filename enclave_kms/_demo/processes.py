@@ -28,7 +28,6 @@ __all__ = [
     "ManagedProcess",
     "ServerConfig",
     "enclave_kms_command",
-    "free_port",
     "run_audit",
     "start_proxy",
     "start_server",
@@ -49,14 +48,6 @@ class DemoStepError(Exception):
 def enclave_kms_command() -> list[str]:
     """``enclave-kms`` as this interpreter runs it (independent of PATH and console scripts)."""
     return [sys.executable, "-m", "enclave_kms"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _tail(path: Path, lines: int = 8) -> str:

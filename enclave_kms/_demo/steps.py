@@ -32,7 +32,6 @@ from enclave_kms._demo.processes import (
     DemoStepError,
     ManagedProcess,
     ServerConfig,
-    free_port,
     run_audit,
     start_proxy,
     start_server,
@@ -55,6 +54,7 @@ from enclave_kms.enclave import (
 )
 from enclave_kms.proxy import Credentials as HandoffCredentials
 from enclave_kms.proxy import CredentialsReceiver, ProxyError, send_credentials
+from enclave_kms.testing import free_loopback_port
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -137,7 +137,7 @@ class DemoSteps:
     def start_server(self) -> str:
         """Write credentials and start ``enclave-kms serve``."""
         self.ws.write_credentials((self._admin, self._role))
-        self._server_port = free_port()
+        self._server_port = free_loopback_port()
         config = ServerConfig(
             port=self._server_port,
             data_dir=self.ws.data_dir,
@@ -196,7 +196,7 @@ class DemoSteps:
     def start_proxy(self) -> str:
         """Start ``enclave-kms proxy`` between the enclave side and the server."""
         self.ws.write_allowlist(self._server_port)
-        self._proxy_port = free_port()
+        self._proxy_port = free_loopback_port()
         proxy = start_proxy(
             self._proxy_port, self._server_port, self.ws.allowlist, self.ws.log("proxy")
         )

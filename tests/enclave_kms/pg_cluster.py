@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from enclave_kms.testing import free_loopback_port
 
 __all__ = ["PgCluster", "find_bindir", "running_cluster"]
 
@@ -38,12 +39,6 @@ def find_bindir() -> Path | None:
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _server_options(port: int, base: Path) -> str:
@@ -127,7 +122,7 @@ def running_cluster() -> Iterator[PgCluster]:
     if run_as is not None:
         os.chown(base, run_as.pw_uid, run_as.pw_gid)
         os.chown(base / "pwfile", run_as.pw_uid, run_as.pw_gid)
-    cluster = PgCluster(bindir, base, _free_port(), password, run_as)
+    cluster = PgCluster(bindir, base, free_loopback_port(), password, run_as)
     started = False
     try:
         cluster.run(
@@ -146,7 +141,7 @@ def running_cluster() -> Iterator[PgCluster]:
                     log = (base / "server.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"pg_ctl start failed; server log:\n{log}") from None
                 # Someone else took the port between probing and binding: try another one.
-                cluster.port = _free_port()
+                cluster.port = free_loopback_port()
         started = True
         yield cluster
     finally:

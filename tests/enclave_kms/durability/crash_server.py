@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from enclave_kms.testing import free_loopback_port
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -47,13 +48,6 @@ class CallRefused(Exception):
         super().__init__(f"{status} {error_type}")
         self.status = status
         self.error_type = error_type
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _command() -> list[str]:
@@ -80,7 +74,7 @@ class KillableServer:
         self.data_dir = work / "data"
         self.credentials = work / "credentials.json"
         self.log = work / "server.log"
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.store_url = store_url
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from enclave_kms.enclave.errors import (
     KmsRequestError,
 )
 from enclave_kms.enclave.session import EnclaveSession
+from enclave_kms.testing import free_loopback_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -51,13 +51,6 @@ class Server:
     endpoint: str
     key_id: str
     pcr0: bytes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -137,7 +130,7 @@ def server(
             }
         )
     )
-    port = _free_port()
+    port = free_loopback_port()
     log = work / "server.log"
     command = [
         sys.executable, "-m", "enclave_kms", "serve",

@@ -1,8 +1,6 @@
-"""Helpers for the server tests: botocore-signed requests and a free loopback port."""
+"""Helpers for the server tests: the test account and keys, and botocore-signed requests."""
 
 from __future__ import annotations
-
-import socket
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -39,10 +37,3 @@ def sign(
     SigV4Auth(Credentials(access_key, secret_key, token), service, region).add_auth(request)
     prepared = request.prepare()
     return list(prepared.headers.items()), body
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -23,10 +23,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, free_port
-from kms_server_process import enclave_kms_command, wait_until_serving, write_credentials
+from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
+from kms_server_process import enclave_kms_command, running_server
 
 from enclave_kms import _ciphertext
+from enclave_kms.testing import free_loopback_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -61,27 +62,9 @@ def _environment(root_key_file: Path) -> dict[str, str]:
 @contextmanager
 def _replica(work: Path, store_url: str, env: dict[str, str]) -> Iterator[Replica]:
     work.mkdir()
-    creds = work / "credentials.json"
-    write_credentials(creds)
-    port = free_port()
-    log = work / "server.log"
-    cmd = [
-        *enclave_kms_command(), "serve", "--store", store_url, "--port", str(port),
-        "--data-dir", str(work / "data"), "--credentials-file", str(creds),
-        "--region", REGION, "--account-id", ACCOUNT, "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_until_serving(proc, port, log, "replica")
-        yield Replica(f"http://127.0.0.1:{port}", log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    extra = ["--store", store_url, "--log-level", "warning"]
+    with running_server(work, extra, env=env) as server:
+        yield Replica(server.endpoint, server.log)
 
 
 @dataclass(frozen=True)
@@ -224,7 +207,7 @@ def test_serving_an_unmigrated_database_tells_the_operator_to_migrate(
     key.write_bytes(os.urandom(32))
     key.chmod(0o600)
     done = subprocess.run(
-        [*enclave_kms_command(), "serve", "--store", url, "--port", str(free_port()),
+        [*enclave_kms_command(), "serve", "--store", url, "--port", str(free_loopback_port()),
          "--data-dir", str(tmp_path / "data"), "--insecure-accept-any-credentials"],
         capture_output=True, text=True, env=_environment(key), check=False, timeout=60,
     )  # fmt: skip
@@ -237,7 +220,7 @@ def test_a_shared_store_without_a_root_key_is_refused(pg_cluster: Any, tmp_path:
     url: str = pg_cluster.create_database("nokey")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_KMS_")}
     done = subprocess.run(
-        [*enclave_kms_command(), "serve", "--store", url, "--port", str(free_port()),
+        [*enclave_kms_command(), "serve", "--store", url, "--port", str(free_loopback_port()),
          "--data-dir", str(tmp_path / "data"), "--insecure-accept-any-credentials"],
         capture_output=True, text=True, env=env, check=False, timeout=60,
     )  # fmt: skip
