@@ -67,11 +67,14 @@ class LocalCredentials:
         access_key_id: the ``AKIA...`` id.
         secret_access_key: the secret (kept out of ``repr``).
         principal: ``root``, ``user/NAME`` or ``role/NAME``, in the server's account.
+        session_token: for temporary credentials (as the parent hands an enclave); the server
+            then requires it with this key (kept out of ``repr``).
     """
 
     access_key_id: str
     secret_access_key: str = field(repr=False)
     principal: str = "root"
+    session_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def generate(cls, principal: str = "root") -> LocalCredentials:
@@ -202,6 +205,7 @@ class LocalKms:
             region_name=self.region,
             aws_access_key_id=cred.access_key_id,
             aws_secret_access_key=cred.secret_access_key,
+            aws_session_token=cred.session_token,
             **kwargs,
         )
         return client
@@ -209,13 +213,16 @@ class LocalKms:
     def environment(self, principal: str | None = None) -> dict[str, str]:
         """``AWS_*`` variables that point the AWS CLI (or any SDK) at this server."""
         cred = self.credentials[0] if principal is None else self.credentials_for(principal)
-        return {
+        env = {
             "AWS_ACCESS_KEY_ID": cred.access_key_id,
             "AWS_SECRET_ACCESS_KEY": cred.secret_access_key,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ENDPOINT_URL_KMS": self.endpoint_url,
         }
+        if cred.session_token is not None:
+            env["AWS_SESSION_TOKEN"] = cred.session_token
+        return env
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -295,14 +302,16 @@ class LocalKms:
     def _prepare_files(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         creds = self.workdir / "credentials.json"
-        entries = [
-            {
+        entries: list[dict[str, str]] = []
+        for c in self.credentials:
+            entry = {
                 "access_key_id": c.access_key_id,
                 "secret_access_key": c.secret_access_key,
                 "principal": c.principal,
             }
-            for c in self.credentials
-        ]
+            if c.session_token is not None:
+                entry["session_token"] = c.session_token
+            entries.append(entry)
         # Created 0600 from the start: the file holds secrets, however short-lived.
         fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -13,8 +13,6 @@ import json
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ from enclave_kms.enclave.errors import (
     KmsRequestError,
 )
 from enclave_kms.enclave.session import EnclaveSession
-from enclave_kms.testing import free_loopback_port
+from enclave_kms.testing import LocalCredentials, LocalKms
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -51,20 +49,6 @@ class Server:
     endpoint: str
     key_id: str
     pcr0: bytes
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"enclave-kms serve exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"enclave-kms serve did not become healthy:\n{log.read_text()}")
 
 
 def _client(endpoint: str, credentials: Credentials) -> Any:
@@ -106,56 +90,26 @@ def _policy(pcr0: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, pki_dir: Path, test_pki: TestPki
-) -> Iterator[Server]:
-    work = tmp_path_factory.mktemp("kms-server")
-    credentials = work / "credentials.json"
-    credentials.write_text(
-        json.dumps(
-            {
-                "credentials": [
-                    {
-                        "access_key_id": ADMIN.access_key_id,
-                        "secret_access_key": ADMIN.secret_access_key,
-                        "principal": "user/admin",
-                    },
-                    {
-                        "access_key_id": ENCLAVE.access_key_id,
-                        "secret_access_key": ENCLAVE.secret_access_key,
-                        "session_token": ENCLAVE.session_token,
-                        "principal": "role/enclave",
-                    },
-                ]
-            }
-        )
-    )
-    port = free_loopback_port()
-    log = work / "server.log"
-    command = [
-        sys.executable, "-m", "enclave_kms", "serve",
-        "--data-dir", str(work / "data"),
-        "--port", str(port),
-        "--credentials-file", str(credentials),
-        "--trust-root", str(pki_dir / "root.pem"),
-        "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, endpoint, log)
+def server(tmp_path_factory: pytest.TempPathFactory, test_pki: TestPki) -> Iterator[Server]:
+    credentials = [
+        LocalCredentials(ADMIN.access_key_id, ADMIN.secret_access_key, "user/admin"),
+        LocalCredentials(
+            ENCLAVE.access_key_id,
+            ENCLAVE.secret_access_key,
+            "role/enclave",
+            session_token=ENCLAVE.session_token,
+        ),
+    ]
+    with LocalKms(
+        trust_roots=[test_pki.root],
+        credentials=credentials,
+        workdir=tmp_path_factory.mktemp("kms-server"),
+        extra_args=["--log-level", "warning"],
+    ) as kms:
         # The enclave the policy admits: the simulated NSM's default boot measurements.
         pcr0 = parse_document(Nsm(SimulatedNsm(test_pki)).get_attestation_doc()).pcrs[0]
-        key = _client(endpoint, ADMIN).create_key(Policy=_policy(pcr0))
-        yield Server(endpoint=endpoint, key_id=key["KeyMetadata"]["Arn"], pcr0=pcr0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        key = _client(kms.endpoint_url, ADMIN).create_key(Policy=_policy(pcr0))
+        yield Server(endpoint=kms.endpoint_url, key_id=key["KeyMetadata"]["Arn"], pcr0=pcr0)
 
 
 def _session(server: Server, test_pki: TestPki, pcr0: bytes | None = None) -> EnclaveSession:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -166,3 +167,20 @@ def test_settings_in_the_callers_environment_do_not_reach_the_server(
         with pytest.raises(ClientError) as caught:
             server.client().create_key(Description="x" * 2048)
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_temporary_credentials_need_their_session_token(tmp_path: Path) -> None:
+    temporary = LocalCredentials("AKIAENCLAVETEMPORARY", "test-only-secret", "role/app", "tok")
+    with LocalKms(credentials=[temporary], workdir=tmp_path) as server:
+        assert server.client().list_keys()["Keys"] == []
+        assert server.environment()["AWS_SESSION_TOKEN"] == "tok"
+        tokenless = boto3.client(
+            "kms",
+            endpoint_url=server.endpoint_url,
+            region_name=server.region,
+            aws_access_key_id=temporary.access_key_id,
+            aws_secret_access_key=temporary.secret_access_key,
+        )
+        with pytest.raises(ClientError) as caught:
+            tokenless.list_keys()
+        assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
