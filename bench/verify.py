@@ -22,9 +22,7 @@ import itertools
 import os
 import platform
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,35 +41,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import rates
+
 from attestation import Verifier, policy
 from attestation._cose import sig_structure
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "fixtures" / "nitro" / "blocky-nitrite-nitro_attestation.cose"
-
-
-def rates(fns: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
-    """Operations per second of each function: the best of many short, interleaved slices.
-
-    Interleaving means a burst of load from other processes hits every measurement alike, so
-    the ratios stay meaningful on a shared machine; the best slice is the least disturbed one.
-    """
-    for fn in fns.values():
-        fn()  # warm up
-    best = dict.fromkeys(fns, 0.0)
-    rounds = 15
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            n, start = 0, time.perf_counter()
-            deadline = start + seconds / rounds / len(fns)
-            while True:
-                fn()
-                n += 1
-                now = time.perf_counter()
-                if now >= deadline:
-                    break
-            best[name] = max(best[name], n / (now - start))
-    return best
 
 
 def machine() -> str:
