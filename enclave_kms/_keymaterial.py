@@ -1,7 +1,8 @@
 """Key material: KMS key backing material and data key pairs.
 
-Symmetric KMS keys have 32 random bytes per version (used by ``_ciphertext``). Asymmetric KMS
-keys keep their private key as DER PKCS#8; data key pairs are returned as DER PKCS#8 private
+Symmetric KMS keys have 32 random bytes per version (used by ``_ciphertext``); HMAC keys have
+28, 32, 48 or 64 random bytes (HMAC_224/256/384/512, AWS "HMAC keys in AWS KMS"). Asymmetric
+KMS keys keep their private key as DER PKCS#8; data key pairs are returned as DER PKCS#8 private
 keys and DER SubjectPublicKeyInfo public keys, as KMS does. Private material is handed out in
 ``bytearray``s the caller overwrites when done (best effort: the cryptography library keeps
 its own copies, and Python cannot guarantee erasure).
@@ -34,33 +35,57 @@ SYMMETRIC_KEY_BYTES = 32
 
 @dataclass(frozen=True, slots=True)
 class KeySpecInfo:
-    """What a KMS key spec supports here (AWS's CreateKey matrix, minus signing).
+    """What a KMS key spec supports here (AWS's CreateKey matrix for the specs we implement).
 
     Attributes:
-        usages: the KeyUsage values allowed (SIGN_VERIFY is not implemented).
+        usages: the KeyUsage values allowed for the spec.
         encryption_algorithms: for ENCRYPT_DECRYPT keys.
+        signing_algorithms: for SIGN_VERIFY keys (AWS "Asymmetric key specs": every RSA size
+            offers PSS and PKCS#1 v1.5 with SHA-256/384/512; an ECC key offers ECDSA with the
+            one hash that matches its curve).
+        mac_algorithms: for GENERATE_VERIFY_MAC keys (one per HMAC spec).
         curve: the EC curve for ECC specs.
         rsa_bits: the modulus size for RSA specs.
+        secret_bytes: the length of random material for symmetric and HMAC specs.
     """
 
     usages: tuple[str, ...]
     encryption_algorithms: tuple[str, ...] = ()
+    signing_algorithms: tuple[str, ...] = ()
+    mac_algorithms: tuple[str, ...] = ()
     curve: type[ec.EllipticCurve] | None = None
     rsa_bits: int | None = None
+    secret_bytes: int | None = None
 
 
 _RSA_ALGS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
+_RSA_SIGNING = (
+    "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+)  # fmt: skip
+_RSA_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY")
+# AWS: NIST curves are SIGN_VERIFY or KEY_AGREEMENT; secp256k1 is SIGN_VERIFY only.
+_NIST_USAGES = ("SIGN_VERIFY", "KEY_AGREEMENT")
 KEY_SPECS: dict[str, KeySpecInfo] = {
-    "SYMMETRIC_DEFAULT": KeySpecInfo(("ENCRYPT_DECRYPT",), ("SYMMETRIC_DEFAULT",)),
-    "RSA_2048": KeySpecInfo(("ENCRYPT_DECRYPT",), _RSA_ALGS, rsa_bits=2048),
-    "RSA_3072": KeySpecInfo(("ENCRYPT_DECRYPT",), _RSA_ALGS, rsa_bits=3072),
-    "RSA_4096": KeySpecInfo(("ENCRYPT_DECRYPT",), _RSA_ALGS, rsa_bits=4096),
-    # AWS: NIST curves are SIGN_VERIFY or KEY_AGREEMENT; secp256k1 is SIGN_VERIFY only, and
-    # signing is not implemented here, so secp256k1 serves data key pairs only.
-    "ECC_NIST_P256": KeySpecInfo(("KEY_AGREEMENT",), curve=ec.SECP256R1),
-    "ECC_NIST_P384": KeySpecInfo(("KEY_AGREEMENT",), curve=ec.SECP384R1),
-    "ECC_NIST_P521": KeySpecInfo(("KEY_AGREEMENT",), curve=ec.SECP521R1),
-}
+    "SYMMETRIC_DEFAULT": KeySpecInfo(
+        ("ENCRYPT_DECRYPT",), ("SYMMETRIC_DEFAULT",), secret_bytes=SYMMETRIC_KEY_BYTES
+    ),
+    "RSA_2048": KeySpecInfo(_RSA_USAGES, _RSA_ALGS, _RSA_SIGNING, rsa_bits=2048),
+    "RSA_3072": KeySpecInfo(_RSA_USAGES, _RSA_ALGS, _RSA_SIGNING, rsa_bits=3072),
+    "RSA_4096": KeySpecInfo(_RSA_USAGES, _RSA_ALGS, _RSA_SIGNING, rsa_bits=4096),
+    "ECC_NIST_P256": KeySpecInfo(_NIST_USAGES, (), ("ECDSA_SHA_256",), curve=ec.SECP256R1),
+    "ECC_NIST_P384": KeySpecInfo(_NIST_USAGES, (), ("ECDSA_SHA_384",), curve=ec.SECP384R1),
+    "ECC_NIST_P521": KeySpecInfo(_NIST_USAGES, (), ("ECDSA_SHA_512",), curve=ec.SECP521R1),
+    "ECC_SECG_P256K1": KeySpecInfo(("SIGN_VERIFY",), (), ("ECDSA_SHA_256",), curve=ec.SECP256K1),
+    "HMAC_224": KeySpecInfo(("GENERATE_VERIFY_MAC",), mac_algorithms=("HMAC_SHA_224",),
+                            secret_bytes=28),
+    "HMAC_256": KeySpecInfo(("GENERATE_VERIFY_MAC",), mac_algorithms=("HMAC_SHA_256",),
+                            secret_bytes=32),
+    "HMAC_384": KeySpecInfo(("GENERATE_VERIFY_MAC",), mac_algorithms=("HMAC_SHA_384",),
+                            secret_bytes=48),
+    "HMAC_512": KeySpecInfo(("GENERATE_VERIFY_MAC",), mac_algorithms=("HMAC_SHA_512",),
+                            secret_bytes=64),
+}  # fmt: skip
 
 _PAIR_CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P256": ec.SECP256R1,
@@ -103,19 +128,21 @@ def generate_kms_key_material(spec: str, randbytes: Callable[[int], bytes]) -> b
 
     Args:
         spec: a key of :data:`KEY_SPECS`.
-        randbytes: the randomness source for symmetric material (asymmetric keys come from
-            OpenSSL's generator).
+        randbytes: the randomness source for symmetric and HMAC material (asymmetric keys
+            come from OpenSSL's generator).
 
     Returns:
-        32 random bytes, or a DER PKCS#8 private key.
+        Random bytes (32 for SYMMETRIC_DEFAULT, the HMAC size for HMAC specs), or a DER
+        PKCS#8 private key.
     """
     info = KEY_SPECS[spec]
     if info.rsa_bits is not None:
         return _pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=info.rsa_bits))
     if info.curve is not None:
         return _pkcs8(ec.generate_private_key(info.curve()))
-    material = bytearray(randbytes(SYMMETRIC_KEY_BYTES))
-    if len(material) != SYMMETRIC_KEY_BYTES:
+    size = info.secret_bytes or SYMMETRIC_KEY_BYTES
+    material = bytearray(randbytes(size))
+    if len(material) != size:
         raise ValueError("randbytes returned the wrong number of bytes")
     return material
 

@@ -101,7 +101,7 @@ class AsymmetricOperations(ServiceCore):
         """GetPublicKey (DER SubjectPublicKeyInfo) of an asymmetric KMS key.
 
         Raises:
-            UnsupportedOperationException: the key is symmetric.
+            UnsupportedOperationException: the key is symmetric (SYMMETRIC_DEFAULT or HMAC).
             DisabledException / KMSInvalidStateException: the key's state.
         """
         with self._operation("GetPublicKey", caller) as op:
@@ -113,9 +113,10 @@ class AsymmetricOperations(ServiceCore):
             key = self._resolve(op, request.key_id, allow_alias=True)
             self._authorize(op, key, "GetPublicKey")
             self._require_enabled(key)
-            if key.key_spec == "SYMMETRIC_DEFAULT":
+            info = KEY_SPECS.get(key.key_spec)
+            if info is None or (info.rsa_bits is None and info.curve is None):
                 raise UnsupportedOperationException(
-                    f"{self._arn(key.key_id)} key spec SYMMETRIC_DEFAULT has no public key."
+                    f"{self._arn(key.key_id)} key spec {key.key_spec} has no public key."
                 )
             meta = self._metadata(key)
             return GetPublicKeyResponse(
@@ -125,6 +126,7 @@ class AsymmetricOperations(ServiceCore):
                 key_spec=key.key_spec,
                 key_usage=key.key_usage,
                 encryption_algorithms=meta.encryption_algorithms,
+                signing_algorithms=meta.signing_algorithms,
                 key_agreement_algorithms=meta.key_agreement_algorithms,
             )
 

@@ -184,7 +184,12 @@ class ServiceCore(ServiceBase):
     def _metadata(self, key: KeyRecord) -> KeyMetadata:
         info = KEY_SPECS.get(key.key_spec)
         pending = key.key_state == KeyState.PENDING_DELETION
-        enc_algs = key.key_usage == "ENCRYPT_DECRYPT" and info is not None
+        usage = key.key_usage
+
+        def algorithms(wanted: str, values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+            # Each list is present only for the usage it belongs to, as DescribeKey shows it.
+            return values if usage == wanted and values else None
+
         return KeyMetadata(
             key_id=key.key_id,
             aws_account_id=self.account_id,
@@ -192,17 +197,21 @@ class ServiceCore(ServiceBase):
             creation_date=key.creation_date,
             enabled=key.key_state == KeyState.ENABLED,
             description=key.description,
-            key_usage=key.key_usage,
+            key_usage=usage,
             key_state=key.key_state,
             deletion_date=key.deletion_date if pending else None,
             origin="AWS_KMS",
             key_manager="CUSTOMER",
             customer_master_key_spec=key.key_spec,
             key_spec=key.key_spec,
-            encryption_algorithms=info.encryption_algorithms if enc_algs and info else None,
-            key_agreement_algorithms=("ECDH",) if key.key_usage == "KEY_AGREEMENT" else None,
+            encryption_algorithms=algorithms(
+                "ENCRYPT_DECRYPT", info.encryption_algorithms if info else None
+            ),
+            signing_algorithms=algorithms("SIGN_VERIFY", info.signing_algorithms if info else None),
+            key_agreement_algorithms=("ECDH",) if usage == "KEY_AGREEMENT" else None,
             multi_region=False,
             pending_deletion_window_in_days=key.pending_window_days if pending else None,
+            mac_algorithms=algorithms("GENERATE_VERIFY_MAC", info.mac_algorithms if info else None),
         )
 
     # --- policy -------------------------------------------------------------------------------
@@ -227,8 +236,19 @@ class ServiceCore(ServiceBase):
         action: str,
         *,
         encryption_context: Mapping[str, str] | None = None,
+        conditions: Mapping[str, str] | None = None,
     ) -> None:
-        """Evaluate the key policy for ``kms:<action>``; raises AccessDeniedException."""
+        """Evaluate the key policy for ``kms:<action>``; raises AccessDeniedException.
+
+        Args:
+            op: the running operation (caller, verified Recipient).
+            key: the key whose policy decides.
+            action: the operation name, without the ``kms:`` prefix.
+            encryption_context: supplies ``kms:EncryptionContext:<key>`` and
+                ``kms:EncryptionContextKeys``.
+            conditions: further single-valued condition keys taken from the request
+                (``kms:SigningAlgorithm``, ``kms:MessageType``, ``kms:MacAlgorithm``).
+        """
         policy = self._parsed_policy(key.policy)
         context: dict[str, str | tuple[str, ...] | bool] = {}
         # Condition keys are read only by Condition blocks: a policy without any (the default
@@ -242,6 +262,8 @@ class ServiceCore(ServiceBase):
                 context["kms:EncryptionContextKeys"] = tuple(sorted(encryption_context))
             if op.recipient is not None:
                 context.update(op.recipient.condition_keys)
+            if conditions is not None:
+                context.update(conditions)
         authorize(
             policy,
             AuthorizationRequest(

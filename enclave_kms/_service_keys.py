@@ -77,7 +77,8 @@ class KeyOperations(ServiceCore):
     # --- CreateKey ------------------------------------------------------------------------
 
     def create_key(self, caller: Caller, request: CreateKeyRequest) -> CreateKeyResponse:
-        """CreateKey: a symmetric, RSA (ENCRYPT_DECRYPT) or ECC (KEY_AGREEMENT) KMS key.
+        """CreateKey: a symmetric, RSA (ENCRYPT_DECRYPT or SIGN_VERIFY), ECC (SIGN_VERIFY or
+        KEY_AGREEMENT; secp256k1 SIGN_VERIFY only) or HMAC (GENERATE_VERIFY_MAC) KMS key.
 
         Raises:
             ValidationException: a malformed member or an impossible KeySpec/KeyUsage pair.

@@ -31,6 +31,8 @@ __all__ = [
     "InvalidMarkerException",
     "InvalidSignatureException",
     "KMSInternalException",
+    "KMSInvalidMacException",
+    "KMSInvalidSignatureException",
     "KMSInvalidStateException",
     "KeyUnavailableException",
     "KmsError",
@@ -133,6 +135,18 @@ class KMSInternalException(KmsError):
     """An internal error; the only modelled server fault besides DependencyTimeout."""
 
     http_status = 500
+
+
+class KMSInvalidMacException(KmsError):
+    """VerifyMac: the MAC does not match the message, HMAC key and MAC algorithm."""
+
+
+class KMSInvalidSignatureException(KmsError):
+    """Verify: the signature does not verify for the message, key and signing algorithm.
+
+    Not to be confused with :class:`InvalidSignatureException`, the SigV4 request-signature
+    error: AWS answers a bad KMS signature with this one, never ``SignatureValid=false``.
+    """
 
 
 class KMSInvalidStateException(KmsError):

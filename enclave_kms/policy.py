@@ -27,7 +27,9 @@ which we do not model.
 
 Condition keys the service supplies in ``context``: ``kms:RecipientAttestation:ImageSha384``,
 ``kms:RecipientAttestation:PCR<n>``, ``kms:EncryptionContext:<key>``,
-``kms:EncryptionContextKeys`` (multi-valued), ``kms:CallerAccount``, ``aws:PrincipalArn``,
+``kms:EncryptionContextKeys`` (multi-valued), ``kms:SigningAlgorithm`` and ``kms:MessageType``
+(Sign, Verify; the message type is ``RAW`` when the request leaves it out), ``kms:MacAlgorithm``
+(GenerateMac, VerifyMac), ``kms:CallerAccount``, ``aws:PrincipalArn``,
 ``aws:PrincipalAccount``. Key names compare case-insensitively (IAM); that includes the ``<key>``
 part of ``kms:EncryptionContext:<key>`` (KMS documents the condition key as case-insensitive);
 use ``kms:EncryptionContextKeys`` with ``StringEquals`` to require an exact key spelling.

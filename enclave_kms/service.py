@@ -17,9 +17,9 @@ Several processes on one store (uvicorn workers on one SQLite file, or replicas 
 PostgreSQL database) are supported; see :class:`KmsService` for what each one caches and how
 stale a cached answer can be.
 
-Not implemented: Sign/Verify (and so SIGN_VERIFY keys), HMAC keys, grants, imported key
-material, custom key stores and multi-Region keys; they answer UnsupportedOperationException
-or are absent from :data:`~enclave_kms.model.OPERATIONS`.
+Not implemented: grants, imported key material, custom key stores, multi-Region keys and the
+SM2, Ed25519, ML-DSA and ML-KEM key specs; they answer UnsupportedOperationException or are
+absent from :data:`~enclave_kms.model.OPERATIONS`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from enclave_kms._service_aliases import AliasAndPolicyOperations
 from enclave_kms._service_core import DEFAULT_CACHE_POLL_INTERVAL, Clock, _utc_now
 from enclave_kms._service_crypto import CryptoOperations
 from enclave_kms._service_rotation import RotationOperations
+from enclave_kms._service_signing import SigningOperations
 from enclave_kms._service_tags import TagOperations
 from enclave_kms.audit import AuditRecord
 from enclave_kms.store import Store, StoreError
@@ -51,7 +52,13 @@ __all__ = [
 ]
 
 
-class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations, TagOperations):
+class KmsService(
+    CryptoOperations,
+    SigningOperations,
+    RotationOperations,
+    AliasAndPolicyOperations,
+    TagOperations,
+):
     """A KMS-compatible key service over a :class:`~enclave_kms.store.Store`.
 
     Args:
@@ -77,17 +84,18 @@ class KmsService(CryptoOperations, RotationOperations, AliasAndPolicyOperations,
 
     * **Exact (read through on every call)**: every cryptographic operation (Encrypt,
       Decrypt, ReEncrypt, GenerateDataKey*, GenerateDataKeyPair*, DeriveSharedSecret,
-      GetPublicKey) and every change reads the key record, with its state, policy and
-      current version, from the store. A DisableKey, ScheduleKeyDeletion, PutKeyPolicy or
-      rotation committed by another replica is honoured by the next call that starts after
-      it. When the backing material is not cached, it is read together with the key's state
-      in one snapshot (``get_key_with_material``) and the state is checked again. On a
-      store with ``append_audit_guarded`` (both built-in stores), Encrypt, Decrypt, ReEncrypt and
-      GenerateDataKey(WithoutPlaintext) may instead decide on a cached Enabled record and
-      write their audit record in one statement that checks the key's state, policy and
-      current version are still those; if not, nothing is recorded and the call runs again
-      on the store's state (:mod:`enclave_kms._service_context`), so the guarantee is the
-      same with one round trip per call instead of two.
+      GetPublicKey, Sign, Verify, GenerateMac, VerifyMac) and every change reads the key
+      record, with its state, policy and current version, from the store. A DisableKey,
+      ScheduleKeyDeletion, PutKeyPolicy or rotation committed by another replica is honoured
+      by the next call that starts after it. When the backing material is not cached, it is
+      read together with the key's state in one snapshot (``get_key_with_material``) and the
+      state is checked again. On a store with ``append_audit_guarded`` (both built-in
+      stores), Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), Sign, Verify,
+      GenerateMac and VerifyMac may instead decide on a cached Enabled record and write
+      their audit record in one statement that checks the key's state, policy and current
+      version are still those; if not, nothing is recorded and the call runs again on the
+      store's state (:mod:`enclave_kms._service_context`), so the guarantee is the same with
+      one round trip per call instead of two.
     * **Never stale**: backing material per (key, version) never changes, and parsed
       policies are cached by their text, so neither needs invalidation.
     * **Bounded-stale**: alias targets (for every operation that accepts an alias) and the

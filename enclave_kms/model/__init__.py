@@ -64,8 +64,11 @@ from ._enums import (
     KeySpec,
     KeyState,
     KeyUsageType,
+    MacAlgorithmSpec,
+    MessageType,
     OriginType,
     RotationType,
+    SigningAlgorithmSpec,
 )
 from ._keys import (
     CancelKeyDeletionRequest,
@@ -124,6 +127,16 @@ from ._shared import (
     RotationsListEntry,
     Tag,
 )
+from ._signing import (
+    GenerateMacRequest,
+    GenerateMacResponse,
+    SignRequest,
+    SignResponse,
+    VerifyMacRequest,
+    VerifyMacResponse,
+    VerifyRequest,
+    VerifyResponse,
+)
 
 __all__ = [
     "OPERATIONS",
@@ -164,6 +177,8 @@ __all__ = [
     "GenerateDataKeyResponse",
     "GenerateDataKeyWithoutPlaintextRequest",
     "GenerateDataKeyWithoutPlaintextResponse",
+    "GenerateMacRequest",
+    "GenerateMacResponse",
     "GenerateRandomRequest",
     "GenerateRandomResponse",
     "GetKeyPolicyRequest",
@@ -190,6 +205,8 @@ __all__ = [
     "ListKeysResponse",
     "ListResourceTagsRequest",
     "ListResourceTagsResponse",
+    "MacAlgorithmSpec",
+    "MessageType",
     "OriginType",
     "PutKeyPolicyRequest",
     "PutKeyPolicyResponse",
@@ -202,6 +219,9 @@ __all__ = [
     "RotationsListEntry",
     "ScheduleKeyDeletionRequest",
     "ScheduleKeyDeletionResponse",
+    "SignRequest",
+    "SignResponse",
+    "SigningAlgorithmSpec",
     "Tag",
     "TagResourceRequest",
     "TagResourceResponse",
@@ -211,6 +231,10 @@ __all__ = [
     "UpdateAliasResponse",
     "UpdateKeyDescriptionRequest",
     "UpdateKeyDescriptionResponse",
+    "VerifyMacRequest",
+    "VerifyMacResponse",
+    "VerifyRequest",
+    "VerifyResponse",
     "aws_name",
 ]
 
@@ -259,6 +283,7 @@ OPERATIONS: Mapping[str, tuple[type, type, str]] = _registry(
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
     "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
     "GenerateRandom",
     "GetKeyPolicy",
     "GetKeyRotationStatus",
@@ -272,9 +297,12 @@ OPERATIONS: Mapping[str, tuple[type, type, str]] = _registry(
     "ReEncrypt",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
+    "Sign",
     "TagResource",
     "UntagResource",
     "UpdateAlias",
     "UpdateKeyDescription",
+    "Verify",
+    "VerifyMac",
 )
 """Operation name → (request type, response type, ``KmsService`` method name)."""

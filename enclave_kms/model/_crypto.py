@@ -259,4 +259,5 @@ class GetPublicKeyResponse:
     key_spec: str | None = None
     key_usage: str | None = None
     encryption_algorithms: tuple[str, ...] | None = None
+    signing_algorithms: tuple[str, ...] | None = None
     key_agreement_algorithms: tuple[str, ...] | None = None

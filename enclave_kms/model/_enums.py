@@ -14,8 +14,11 @@ __all__ = [
     "KeySpec",
     "KeyState",
     "KeyUsageType",
+    "MacAlgorithmSpec",
+    "MessageType",
     "OriginType",
     "RotationType",
+    "SigningAlgorithmSpec",
 ]
 
 
@@ -33,6 +36,10 @@ class KeySpec(enum.StrEnum):
     ECC_NIST_P384 = "ECC_NIST_P384"
     ECC_NIST_P521 = "ECC_NIST_P521"
     ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    HMAC_224 = "HMAC_224"
+    HMAC_256 = "HMAC_256"
+    HMAC_384 = "HMAC_384"
+    HMAC_512 = "HMAC_512"
 
 
 class KeyUsageType(enum.StrEnum):
@@ -90,6 +97,37 @@ class KeyAgreementAlgorithmSpec(enum.StrEnum):
     """``KeyAgreementAlgorithmSpec``."""
 
     ECDH = "ECDH"
+
+
+class SigningAlgorithmSpec(enum.StrEnum):
+    """``SigningAlgorithmSpec`` values this service signs with (SM2DSA, ML-DSA and Ed25519 are
+    in the model but no key here offers them)."""
+
+    RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"
+    RSASSA_PSS_SHA_384 = "RSASSA_PSS_SHA_384"
+    RSASSA_PSS_SHA_512 = "RSASSA_PSS_SHA_512"
+    RSASSA_PKCS1_V1_5_SHA_256 = "RSASSA_PKCS1_V1_5_SHA_256"
+    RSASSA_PKCS1_V1_5_SHA_384 = "RSASSA_PKCS1_V1_5_SHA_384"
+    RSASSA_PKCS1_V1_5_SHA_512 = "RSASSA_PKCS1_V1_5_SHA_512"
+    ECDSA_SHA_256 = "ECDSA_SHA_256"
+    ECDSA_SHA_384 = "ECDSA_SHA_384"
+    ECDSA_SHA_512 = "ECDSA_SHA_512"
+
+
+class MessageType(enum.StrEnum):
+    """``MessageType`` values this service accepts (EXTERNAL_MU is for ML-DSA keys only)."""
+
+    RAW = "RAW"
+    DIGEST = "DIGEST"
+
+
+class MacAlgorithmSpec(enum.StrEnum):
+    """``MacAlgorithmSpec``."""
+
+    HMAC_SHA_224 = "HMAC_SHA_224"
+    HMAC_SHA_256 = "HMAC_SHA_256"
+    HMAC_SHA_384 = "HMAC_SHA_384"
+    HMAC_SHA_512 = "HMAC_SHA_512"
 
 
 class OriginType(enum.StrEnum):

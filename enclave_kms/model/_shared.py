@@ -68,9 +68,11 @@ class KeyMetadata:
     customer_master_key_spec: str | None = None
     key_spec: str | None = None
     encryption_algorithms: tuple[str, ...] | None = None
+    signing_algorithms: tuple[str, ...] | None = None
     key_agreement_algorithms: tuple[str, ...] | None = None
     multi_region: bool | None = None
     pending_deletion_window_in_days: int | None = None
+    mac_algorithms: tuple[str, ...] | None = None
     current_key_material_id: str | None = None
 
 

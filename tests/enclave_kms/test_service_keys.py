@@ -310,9 +310,9 @@ def test_other_accounts_are_denied_by_the_default_policy(service: KmsService) ->
             "Member must satisfy enum value set",
         ),
         (
-            CreateKeyRequest(key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC"),
+            CreateKeyRequest(key_spec="ML_DSA_44", key_usage="SIGN_VERIFY"),
             UnsupportedOperationException,
-            "HMAC_256",
+            "ML_DSA_44",
         ),
         (
             CreateKeyRequest(key_spec="SYMMETRIC_DEFAULT", key_usage="SIGN_VERIFY"),
@@ -320,9 +320,9 @@ def test_other_accounts_are_denied_by_the_default_policy(service: KmsService) ->
             "not compatible",
         ),
         (
-            CreateKeyRequest(key_spec="RSA_2048", key_usage="SIGN_VERIFY"),
+            CreateKeyRequest(key_spec="ECC_NIST_EDWARDS25519", key_usage="SIGN_VERIFY"),
             UnsupportedOperationException,
-            "SIGN_VERIFY",
+            "ECC_NIST_EDWARDS25519",
         ),
         (
             CreateKeyRequest(key_spec="RSA_2048", customer_master_key_spec="RSA_2048"),

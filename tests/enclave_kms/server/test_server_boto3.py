@@ -143,6 +143,29 @@ def test_every_operation_the_core_offers_works_through_boto3(kms: Any) -> None:
         "PublicKey"])  # fmt: skip
     assert shared["SharedSecret"] == peer.exchange(ec.ECDH(), kms_pub)  # type: ignore[arg-type]
 
+    signer = kms.create_key(KeySpec="ECC_SECG_P256K1", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert signer["SigningAlgorithms"] == ["ECDSA_SHA_256"]
+    signed = kms.sign(KeyId=signer["KeyId"], Message=b"to sign", SigningAlgorithm="ECDSA_SHA_256")
+    assert (signed["KeyId"], signed["SigningAlgorithm"]) == (signer["Arn"], "ECDSA_SHA_256")
+    signer_pub = serialization.load_der_public_key(kms.get_public_key(KeyId=signer["KeyId"])[
+        "PublicKey"])  # fmt: skip
+    assert isinstance(signer_pub, ec.EllipticCurvePublicKey)
+    signer_pub.verify(signed["Signature"], b"to sign", ec.ECDSA(hashes.SHA256()))
+    verified = kms.verify(
+        KeyId=signer["KeyId"], Message=hashes_sha256(b"to sign"), MessageType="DIGEST",
+        Signature=signed["Signature"], SigningAlgorithm="ECDSA_SHA_256",
+    )  # fmt: skip
+    assert verified["SignatureValid"] is True and verified["KeyId"] == signer["Arn"]
+
+    mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    assert mac_key["MacAlgorithms"] == ["HMAC_SHA_256"]
+    mac = kms.generate_mac(KeyId=mac_key["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_256")
+    assert len(mac["Mac"]) == 32 and mac["MacAlgorithm"] == "HMAC_SHA_256"
+    checked = kms.verify_mac(
+        KeyId=mac_key["KeyId"], Message=b"m", Mac=mac["Mac"], MacAlgorithm="HMAC_SHA_256"
+    )
+    assert checked["MacValid"] is True and checked["KeyId"] == mac_key["Arn"]
+
     kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "env", "TagValue": "dev"}])
     kms.untag_resource(KeyId=key_id, TagKeys=["t"])
     assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "env", "TagValue": "dev"}]
@@ -269,6 +292,34 @@ def test_unknown_key_wrong_context_and_other_principals(server: RunningServer, k
     )
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
     assert bob.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "v"})["Plaintext"] == b"x"
+
+
+def hashes_sha256(message: bytes) -> bytes:
+    h = hashes.Hash(hashes.SHA256())
+    h.update(message)
+    return h.finalize()
+
+
+def test_bad_signature_and_bad_mac_are_modelled_errors_through_boto3(kms: Any) -> None:
+    signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    signature = kms.sign(KeyId=signer["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")[
+        "Signature"]  # fmt: skip
+    with pytest.raises(kms.exceptions.KMSInvalidSignatureException) as info:
+        kms.verify(
+            KeyId=signer["KeyId"], Message=b"another", Signature=signature,
+            SigningAlgorithm="ECDSA_SHA_256",
+        )  # fmt: skip
+    assert error_code(info) == "KMSInvalidSignatureException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as info:
+        kms.sign(KeyId=signer["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_384")
+    assert error_code(info) == "InvalidKeyUsageException"
+
+    created = kms.create_key(KeySpec="HMAC_224", KeyUsage="GENERATE_VERIFY_MAC")
+    mac_key = created["KeyMetadata"]["KeyId"]
+    with pytest.raises(kms.exceptions.KMSInvalidMacException) as info:
+        kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=b"\x00" * 28, MacAlgorithm="HMAC_SHA_224")
+    assert error_code(info) == "KMSInvalidMacException"
 
 
 def test_wrong_secret_through_boto3_is_invalid_signature(server: RunningServer) -> None:
