@@ -43,6 +43,7 @@ ROOT_KEY_ENV = "ENCLAVE_KMS_ROOT_KEY"
 ROOT_KEY_FILE_ENV = "ENCLAVE_KMS_ROOT_KEY_FILE"
 _FILE_NAME = "root.key"
 _CHECK_LABEL = b"enclave-kms root key check value v1"
+_RECORD_MAC_LABEL = b"enclave-kms record integrity v1"
 _WRAP_FORMAT = b"\x01"  # first byte of a wrapped blob; lets the format evolve
 _NONCE_LEN = 12
 
@@ -71,6 +72,11 @@ class RootKey:
             raise RootKeyError(f"the root key must be 32 bytes, not {len(key)}")
         self._key = bytearray(key)
         self._aead = AESGCM(bytes(self._key))
+        # A key of its own for record MACs (an HMAC-SHA-256 PRF of the root key, like the
+        # check value but under another label), so no MAC ever equals a value stored in clear.
+        self._record_key = bytearray(
+            hmac.new(bytes(self._key), _RECORD_MAC_LABEL, hashlib.sha256).digest()
+        )
         self._randbytes = randbytes
 
     def __repr__(self) -> str:
@@ -92,6 +98,14 @@ class RootKey:
                 f"original key (via {ROOT_KEY_ENV}, {ROOT_KEY_FILE_ENV} or, for the embedded "
                 f"store, {_FILE_NAME} in the data directory)"
             )
+
+    def record_mac(self, data: bytes) -> bytes:
+        """HMAC-SHA-256 of a canonically encoded store record, under a key derived from this one.
+
+        The store seals key and alias records with it, so a record changed by anyone without
+        the root key (write access to the database alone) is detected when it is read.
+        """
+        return hmac.new(bytes(self._record_key), data, hashlib.sha256).digest()
 
     @staticmethod
     def _aad(key_id: str, version: int) -> bytes:
@@ -125,8 +139,9 @@ class RootKey:
 
     def close(self) -> None:
         """Overwrite the in-memory copy (best effort; see the module docstring)."""
-        for i in range(len(self._key)):
-            self._key[i] = 0
+        for secret in (self._key, self._record_key):
+            for i in range(len(secret)):
+                secret[i] = 0
 
 
 def _decode_key_text(raw: bytes, source: str) -> bytes:

@@ -30,6 +30,7 @@ __all__ = [
     "DuplicateError",
     "KeyRecord",
     "MaterialRecord",
+    "RecordIntegrityError",
     "RecordNotFoundError",
     "SchemaVersionError",
     "Store",
@@ -52,6 +53,11 @@ class DuplicateError(StoreError):
 
 class RecordNotFoundError(StoreError):
     """The record to change no longer exists (for example deleted by another process)."""
+
+
+class RecordIntegrityError(StoreError):
+    """A key or alias record does not carry a valid MAC under the root key (see
+    :mod:`enclave_kms.store._integrity`): it was changed outside the store."""
 
 
 class SchemaVersionError(StoreError):

@@ -7,27 +7,40 @@ from datetime import datetime
 
 from psycopg import sql
 
-from enclave_kms.store._interface import KEY_COLUMNS, KeyRecord, MaterialRecord, RecordNotFoundError
+from enclave_kms.store._integrity import (
+    KEY_RECORD,
+    check_key_row,
+    seal_record,
+    verified_key_rows,
+)
+from enclave_kms.store._interface import (
+    KEY_COLUMNS,
+    KeyRecord,
+    MaterialRecord,
+    RecordNotFoundError,
+)
 from enclave_kms.store._pg_base import Conn, PgBase
-from enclave_kms.store._pg_rows import KEY_SELECT, key_from_row, material_from_row
+from enclave_kms.store._pg_rows import (
+    KEY_RECORD_COLUMNS,
+    KEY_SELECT,
+    key_from_row,
+    material_from_row,
+)
 
 __all__ = ["TAG_UPSERT", "PgKeys"]
 
 _KEY_INSERT = (
-    "INSERT INTO keys (key_id, creation_date, key_state, description, key_usage, key_spec, "
-    "policy, current_version, deletion_date, pending_window_days, rotation_enabled, "
-    "rotation_period_days, next_rotation_date, on_demand_rotation_date) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO keys ({KEY_RECORD_COLUMNS}, mac) "  # noqa: S608 - constant column names
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 TAG_UPSERT = (
     "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (%s, %s, %s) "
     "ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = EXCLUDED.tag_value"
 )
-_RETURNING_KEY = KEY_SELECT.removeprefix("SELECT ").removesuffix(" FROM keys")
 _KEY_WITH_MATERIAL = (
     "SELECT k.key_id, k.creation_date, k.key_state, k.description, k.key_usage, k.key_spec, "
     "k.policy, k.current_version, k.deletion_date, k.pending_window_days, k.rotation_enabled, "
-    "k.rotation_period_days, k.next_rotation_date, k.on_demand_rotation_date, "
+    "k.rotation_period_days, k.next_rotation_date, k.on_demand_rotation_date, k.mac, "
     "v.version, v.wrapped FROM keys k"
 )
 
@@ -61,18 +74,15 @@ class PgKeys(PgBase):
             DuplicateError: the key id (or material version) already exists.
         """
         wrapped = self._root.wrap(material.key_id, material.version, secret)
+        row = (
+            key.key_id, key.creation_date, key.key_state, key.description,
+            key.key_usage, key.key_spec, key.policy, key.current_version,
+            key.deletion_date, key.pending_window_days, bool(key.rotation_enabled),
+            key.rotation_period_days, key.next_rotation_date, key.on_demand_rotation_date,
+        )  # fmt: skip
 
         def tx(conn: Conn) -> None:
-            conn.execute(
-                _KEY_INSERT,
-                (
-                    key.key_id, key.creation_date, key.key_state, key.description,
-                    key.key_usage, key.key_spec, key.policy, key.current_version,
-                    key.deletion_date, key.pending_window_days, bool(key.rotation_enabled),
-                    key.rotation_period_days, key.next_rotation_date,
-                    key.on_demand_rotation_date,
-                ),
-            )  # fmt: skip
+            conn.execute(_KEY_INSERT, (*row, seal_record(self._root, KEY_RECORD, row)))
             self._insert_material(conn, material, wrapped)
             if tags:
                 with conn.cursor() as cur:
@@ -89,12 +99,52 @@ class PgKeys(PgBase):
             (m.key_id, m.version, m.material_id, m.created, m.rotation_type, wrapped),
         )
 
+    def _checked_key(self, row: Sequence[object]) -> KeyRecord:
+        """The record of a ``KEY_SELECT`` row whose MAC checks out."""
+        check_key_row(self._root, row)
+        return key_from_row(row[:14])
+
+    def _locked_checked_key(self, conn: Conn, key_id: str) -> KeyRecord:
+        """Lock the key's row for this transaction and check it before it changes.
+
+        Re-sealing a row that was tampered with would launder it, so a change starts here.
+        NO KEY UPDATE (not UPDATE): it blocks other changes of this key but not the
+        foreign-key checks of concurrent alias or tag writes.
+
+        Raises:
+            RecordNotFoundError: no such key.
+            RecordIntegrityError: the row was changed outside the store.
+        """
+        row = conn.execute(
+            KEY_SELECT + " WHERE key_id = %s FOR NO KEY UPDATE", (key_id,)
+        ).fetchone()
+        if row is None:
+            raise RecordNotFoundError(f"key {key_id} does not exist")
+        return self._checked_key(row)
+
+    def _reseal_key(self, conn: Conn, key_id: str) -> KeyRecord:
+        row = conn.execute(
+            f"SELECT {KEY_RECORD_COLUMNS} FROM keys WHERE key_id = %s",  # noqa: S608
+            (key_id,),
+        ).fetchone()
+        if row is None:  # locked by this transaction: cannot happen
+            raise RecordNotFoundError(f"key {key_id} does not exist")
+        conn.execute(
+            "UPDATE keys SET mac = %s WHERE key_id = %s",
+            (seal_record(self._root, KEY_RECORD, tuple(row)), key_id),
+        )
+        return key_from_row(row)
+
     def get_key(self, key_id: str) -> KeyRecord | None:
-        """Return the key, or ``None``."""
+        """Return the key, or ``None``.
+
+        Raises:
+            RecordIntegrityError: the row was changed outside the store.
+        """
         row = self._read(
             lambda c: c.execute(KEY_SELECT + " WHERE key_id = %s", (key_id,)).fetchone()
         )
-        return None if row is None else key_from_row(row)
+        return None if row is None else self._checked_key(row)
 
     def list_keys(self, *, after: str | None, limit: int) -> Sequence[KeyRecord]:
         """Return up to ``limit`` keys ordered by key id (byte order), starting after ``after``."""
@@ -103,7 +153,7 @@ class PgKeys(PgBase):
                 KEY_SELECT + " WHERE key_id > %s ORDER BY key_id LIMIT %s", (after or "", limit)
             ).fetchall()
         )
-        return [key_from_row(r) for r in rows]
+        return [self._checked_key(r) for r in rows]
 
     def update_key(self, key_id: str, changes: Mapping[str, object]) -> KeyRecord:
         """Change fields in ``KEY_COLUMNS`` atomically and return the new record.
@@ -120,14 +170,12 @@ class PgKeys(PgBase):
             return found
 
         def tx(conn: Conn) -> KeyRecord:
-            query = sql.SQL("UPDATE keys SET {} WHERE key_id = %s RETURNING {}").format(
-                _set_clause(assignments), sql.SQL(_RETURNING_KEY)
-            )
-            row = conn.execute(query, (*assignments.values(), key_id)).fetchone()
-            if row is None:
-                raise RecordNotFoundError(f"key {key_id} does not exist")
+            self._locked_checked_key(conn, key_id)
+            query = sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(assignments))
+            conn.execute(query, (*assignments.values(), key_id))
+            record = self._reseal_key(conn, key_id)
             self._touch(conn, [key_id])
-            return key_from_row(row)
+            return record
 
         return self._run(tx)
 
@@ -154,15 +202,9 @@ class PgKeys(PgBase):
         assignments = _check_changes(changes)
 
         def tx(conn: Conn) -> MaterialRecord | None:
-            # NO KEY UPDATE (not UPDATE): blocks other rotations and updates of this key but
-            # not the foreign-key checks of concurrent alias or tag writes.
-            row = conn.execute(
-                "SELECT next_rotation_date FROM keys WHERE key_id = %s FOR NO KEY UPDATE",
-                (key_id,),
-            ).fetchone()
-            if row is None:
-                raise RecordNotFoundError(f"key {key_id} does not exist")
-            if only_if_due_at is not None and (row[0] is None or row[0] > only_if_due_at):
+            current = self._locked_checked_key(conn, key_id)
+            due = current.next_rotation_date
+            if only_if_due_at is not None and (due is None or due > only_if_due_at):
                 return None
             top = conn.execute(
                 "SELECT max(version) FROM key_versions WHERE key_id = %s", (key_id,)
@@ -175,6 +217,7 @@ class PgKeys(PgBase):
                 sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(update)),
                 (*update.values(), key_id),
             )
+            self._reseal_key(conn, key_id)
             self._touch(conn, [key_id])
             return material
 
@@ -222,10 +265,10 @@ class PgKeys(PgBase):
         )
         if row is None:
             return None
-        key = key_from_row(row[:14])
-        if row[15] is None:
+        key = self._checked_key(row[:15])
+        if row[16] is None:
             raise RecordNotFoundError(f"key {key_id} has no material version {version}")
-        return key, self._unwrap(key_id, int(row[14]), row[15])
+        return key, self._unwrap(key_id, int(row[15]), row[16])
 
     def list_materials(self, key_id: str) -> Sequence[MaterialRecord]:
         """Return every material version of the key, oldest first."""
@@ -257,14 +300,17 @@ class PgKeys(PgBase):
 
         def tx(conn: Conn) -> list[str]:
             # Rows are locked in key-id order, so two replicas never deadlock on each other.
-            rows = conn.execute(
-                "DELETE FROM keys WHERE key_id IN (SELECT key_id FROM keys "
-                "WHERE key_state = 'PendingDeletion' AND deletion_date <= %s "
-                "ORDER BY key_id FOR UPDATE) RETURNING key_id",
+            due = conn.execute(
+                KEY_SELECT + " WHERE key_state = 'PendingDeletion' AND deletion_date <= %s "
+                "ORDER BY key_id FOR UPDATE",
                 (now,),
             ).fetchall()
-            ids = sorted(str(r[0]) for r in rows)
+            # Only rows whose MAC checks out: a state and date written into the database by
+            # someone else must not get a key destroyed. A tampered row is left for the
+            # operator (every use of it fails with RecordIntegrityError).
+            ids = sorted(str(r[0]) for r in verified_key_rows(self._root, due))
             if ids:
+                conn.execute("DELETE FROM keys WHERE key_id = ANY(%s)", (ids,))
                 self._touch(conn, ids)
             return ids
 

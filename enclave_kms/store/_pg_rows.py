@@ -24,6 +24,7 @@ from enclave_kms.store._interface import (
 __all__ = [
     "ALIAS_SELECT",
     "AUDIT_SELECT",
+    "KEY_RECORD_COLUMNS",
     "KEY_SELECT",
     "RETRYABLE",
     "alias_from_row",
@@ -34,12 +35,14 @@ __all__ = [
     "material_from_row",
 ]
 
-KEY_SELECT = (
-    "SELECT key_id, creation_date, key_state, description, key_usage, key_spec, policy, "
+# The 14 columns of a key record, in table order (what its MAC covers), then its MAC.
+KEY_RECORD_COLUMNS = (
+    "key_id, creation_date, key_state, description, key_usage, key_spec, policy, "
     "current_version, deletion_date, pending_window_days, rotation_enabled, "
-    "rotation_period_days, next_rotation_date, on_demand_rotation_date FROM keys"
+    "rotation_period_days, next_rotation_date, on_demand_rotation_date"
 )
-ALIAS_SELECT = "SELECT alias_name, target_key_id, creation_date, last_updated FROM aliases"
+KEY_SELECT = f"SELECT {KEY_RECORD_COLUMNS}, mac FROM keys"  # noqa: S608 - constant
+ALIAS_SELECT = "SELECT alias_name, target_key_id, creation_date, last_updated, mac FROM aliases"
 AUDIT_SELECT = (
     "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, "
     "ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run FROM audit"
@@ -59,7 +62,7 @@ def _utc_req(value: datetime) -> datetime:
 
 
 def key_from_row(row: Sequence[Any]) -> KeyRecord:
-    """Build a :class:`KeyRecord` from a :data:`KEY_SELECT` row."""
+    """Build a :class:`KeyRecord` from the first 14 columns of a :data:`KEY_SELECT` row."""
     return KeyRecord(
         key_id=row[0],
         creation_date=_utc_req(row[1]),
@@ -84,7 +87,7 @@ def material_from_row(row: Sequence[Any]) -> MaterialRecord:
 
 
 def alias_from_row(row: Sequence[Any]) -> AliasRecord:
-    """Build an :class:`AliasRecord` from an :data:`ALIAS_SELECT` row."""
+    """Build an :class:`AliasRecord` from the first 4 columns of an :data:`ALIAS_SELECT` row."""
     return AliasRecord(row[0], row[1], _utc_req(row[2]), _utc_req(row[3]))
 
 

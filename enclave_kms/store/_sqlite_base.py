@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from enclave_kms._rootkey import RootKey
+from enclave_kms.store._integrity import ALIAS_RECORD, KEY_RECORD, seal_record
 from enclave_kms.store._interface import (
     DuplicateError,
     RecordNotFoundError,
@@ -24,11 +25,18 @@ from enclave_kms.store._interface import (
     StoreBusyError,
     StoreError,
 )
-from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, AUDIT_INDEXES, DUPLICATE_ERRORS, SCHEMA
+from enclave_kms.store._sqlite_rows import (
+    ALIAS_SELECT,
+    AUDIT_COLUMNS,
+    AUDIT_INDEXES,
+    DUPLICATE_ERRORS,
+    KEY_SELECT,
+    SCHEMA,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _T = TypeVar("_T")
 
 
@@ -56,6 +64,28 @@ def _upgrade_from_v1(db: sqlite3.Connection) -> None:
     for statement in AUDIT_INDEXES.strip().splitlines():
         db.execute(statement)
     db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
+
+
+def _upgrade_from_v2(db: sqlite3.Connection, root: RootKey) -> None:
+    """Schema 2 -> 3: key and alias rows sealed with a MAC (see ``_integrity``).
+
+    The rows present now are sealed as they are: they are what the store held before it
+    could tell, and the caller has already checked that this is the file's root key. Runs in
+    the opener's ``BEGIN IMMEDIATE``, like every upgrade.
+    """
+    db.execute("ALTER TABLE keys ADD COLUMN mac BLOB")
+    db.execute("ALTER TABLE aliases ADD COLUMN mac BLOB")
+    for row in db.execute(KEY_SELECT).fetchall():
+        db.execute(
+            "UPDATE keys SET mac=? WHERE key_id=?",
+            (seal_record(root, KEY_RECORD, row[:14]), row[0]),
+        )
+    for row in db.execute(ALIAS_SELECT).fetchall():
+        db.execute(
+            "UPDATE aliases SET mac=? WHERE alias_name=?",
+            (seal_record(root, ALIAS_RECORD, row[:4]), row[0]),
+        )
+    db.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
 
 
 class SqliteBase:
@@ -112,25 +142,28 @@ class SqliteBase:
         # processes opening a new file at once all converge on the same schema.
         self._db.executescript(SCHEMA)
         with self._write() as db:
-            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) == 1:
-                _upgrade_from_v1(db)
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path} has schema version {row[0]}; this build reads versions 1 "
-                    f"(upgraded when opened) and {SCHEMA_VERSION}"
-                )
-            # Files created before the counter existed get it here, with no other change.
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
-            row = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
-            if row is None:
+            # The root key first: an upgrade seals records under it, so it must be the file's.
+            check = db.execute("SELECT value FROM meta WHERE name='root_key_check'").fetchone()
+            if check is None:
                 db.execute(
                     "INSERT INTO meta VALUES ('root_key_check', ?)", (self._root.check_value(),)
                 )
             else:
-                self._root.verify_check_value(str(row[0]))
+                self._root.verify_check_value(str(check[0]))
+            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) in (1, 2):
+                if int(row[0]) == 1:
+                    _upgrade_from_v1(db)
+                _upgrade_from_v2(db, self._root)
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.path} has schema version {row[0]}; this build reads versions 1 "
+                    f"and 2 (upgraded when opened) and {SCHEMA_VERSION}"
+                )
+            # Files created before the counter existed get it here, with no other change.
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
 
     # --- transaction helpers ------------------------------------------------------------------
 

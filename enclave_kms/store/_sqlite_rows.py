@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enclave_kms.store._interface import KeyRecord
 
 __all__ = [
+    "ALIAS_SELECT",
     "AUDIT_COLUMNS",
     "AUDIT_INDEXES",
     "DUPLICATE_ERRORS",
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS keys (
     description TEXT NOT NULL, key_usage TEXT NOT NULL, key_spec TEXT NOT NULL,
     policy TEXT NOT NULL, current_version INTEGER NOT NULL, deletion_date INTEGER,
     pending_window_days INTEGER, rotation_enabled INTEGER NOT NULL,
-    rotation_period_days INTEGER, next_rotation_date INTEGER, on_demand_rotation_date INTEGER
+    rotation_period_days INTEGER, next_rotation_date INTEGER, on_demand_rotation_date INTEGER,
+    mac BLOB
 );
 CREATE TABLE IF NOT EXISTS key_versions (
     key_id TEXT NOT NULL, version INTEGER NOT NULL, material_id TEXT NOT NULL,
@@ -51,7 +53,7 @@ CREATE TABLE IF NOT EXISTS key_versions (
 );
 CREATE TABLE IF NOT EXISTS aliases (
     alias_name TEXT PRIMARY KEY, target_key_id TEXT NOT NULL,
-    creation_date INTEGER NOT NULL, last_updated INTEGER NOT NULL
+    creation_date INTEGER NOT NULL, last_updated INTEGER NOT NULL, mac BLOB
 );
 CREATE INDEX IF NOT EXISTS aliases_by_key ON aliases (target_key_id);
 CREATE TABLE IF NOT EXISTS tags (
@@ -64,13 +66,14 @@ CREATE TABLE IF NOT EXISTS audit ({AUDIT_COLUMNS});
 KEY_SELECT = (
     "SELECT key_id, creation_date, key_state, description, key_usage, key_spec, policy, "
     "current_version, deletion_date, pending_window_days, rotation_enabled, "
-    "rotation_period_days, next_rotation_date, on_demand_rotation_date FROM keys"
+    "rotation_period_days, next_rotation_date, on_demand_rotation_date, mac FROM keys"
 )
+ALIAS_SELECT = "SELECT alias_name, target_key_id, creation_date, last_updated, mac FROM aliases"
 KEY_WITH_MATERIAL = (
     "SELECT k.key_id, k.creation_date, k.key_state, k.description, k.key_usage, k.key_spec, "
     "k.policy, k.current_version, k.deletion_date, k.pending_window_days, k.rotation_enabled, "
-    "k.rotation_period_days, k.next_rotation_date, k.on_demand_rotation_date, v.version, "
-    "v.wrapped FROM keys k LEFT JOIN key_versions v ON v.key_id = k.key_id "
+    "k.rotation_period_days, k.next_rotation_date, k.on_demand_rotation_date, k.mac, "
+    "v.version, v.wrapped FROM keys k LEFT JOIN key_versions v ON v.key_id = k.key_id "
     "AND v.version = COALESCE(?, k.current_version) WHERE k.key_id = ?"
 )
 # sqlite3 error names (Python 3.11+) of the violations PostgreSQL reports as UniqueViolation.

@@ -35,6 +35,8 @@ and its ``_pg_*`` helpers are the only importers of psycopg.
   verified at start-up, so a changed root key is a clear error, not garbage. Plaintext
   material is returned in a ``bytearray`` the caller should overwrite; Python cannot
   guarantee that no other copy remains in memory.
+* **Records sealed**: key and alias rows carry a MAC under the root key, checked on every read
+  and before every change (:mod:`enclave_kms.store._integrity`), as in the SQLite store.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ from typing import TYPE_CHECKING, Any
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord, json_array
+from enclave_kms.store._integrity import (
+    ALIAS_RECORD,
+    check_alias_row,
+    seal_record,
+)
 from enclave_kms.store._interface import (
     AliasRecord,
     KeyRecord,
@@ -118,23 +125,32 @@ class PostgresStore(PgKeys):
             RecordNotFoundError: the target key does not exist.
         """
 
+        row = (alias.alias_name, alias.target_key_id, alias.creation_date, alias.last_updated_date)
+
         def tx(conn: Conn) -> None:
             conn.execute(
-                "INSERT INTO aliases (alias_name, target_key_id, creation_date, last_updated) "
-                "VALUES (%s, %s, %s, %s)",
-                (alias.alias_name, alias.target_key_id, alias.creation_date,
-                 alias.last_updated_date),
-            )  # fmt: skip
+                "INSERT INTO aliases (alias_name, target_key_id, creation_date, last_updated, "
+                "mac) VALUES (%s, %s, %s, %s, %s)",
+                (*row, seal_record(self._root, ALIAS_RECORD, row)),
+            )
             self._touch(conn, [alias.alias_name])
 
         self._run(tx)
 
+    def _checked_alias(self, row: Sequence[object]) -> AliasRecord:
+        check_alias_row(self._root, row)
+        return alias_from_row(row)
+
     def get_alias(self, alias_name: str) -> AliasRecord | None:
-        """Return the alias, or ``None``."""
+        """Return the alias, or ``None``.
+
+        Raises:
+            RecordIntegrityError: the row was changed outside the store.
+        """
         row = self._read(
             lambda c: c.execute(ALIAS_SELECT + " WHERE alias_name = %s", (alias_name,)).fetchone()
         )
-        return None if row is None else alias_from_row(row)
+        return None if row is None else self._checked_alias(row)
 
     def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
         """Point an alias at another key.
@@ -145,12 +161,18 @@ class PostgresStore(PgKeys):
         """
 
         def tx(conn: Conn) -> None:
-            cur = conn.execute(
-                "UPDATE aliases SET target_key_id = %s, last_updated = %s WHERE alias_name = %s",
-                (target_key_id, now, alias_name),
-            )
-            if cur.rowcount == 0:
+            old = conn.execute(
+                ALIAS_SELECT + " WHERE alias_name = %s FOR UPDATE", (alias_name,)
+            ).fetchone()
+            if old is None:
                 raise RecordNotFoundError(f"alias {alias_name} does not exist")
+            self._checked_alias(old)
+            mac = seal_record(self._root, ALIAS_RECORD, (alias_name, target_key_id, old[2], now))
+            conn.execute(
+                "UPDATE aliases SET target_key_id = %s, last_updated = %s, mac = %s "
+                "WHERE alias_name = %s",
+                (target_key_id, now, mac, alias_name),
+            )
             self._touch(conn, [alias_name])
 
         self._run(tx)
@@ -182,7 +204,7 @@ class PostgresStore(PgKeys):
         query += " ORDER BY alias_name LIMIT %s"
         args.append(limit)
         rows = self._read(lambda c: c.execute(query, args).fetchall())
-        return [alias_from_row(r) for r in rows]
+        return [self._checked_alias(r) for r in rows]
 
     # --- tags ---------------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@
 * No in-process lock is relied on for correctness across processes; the per-instance lock
   only serialises use of the connection between threads.
 * Backing material is stored wrapped under the root key (AES-256-GCM, AAD = key id + version);
-  the root key's check value is kept in ``meta`` and checked when the store opens.
+  the root key's check value is kept in ``meta`` and checked when the store opens. Key and
+  alias rows carry a MAC under the root key, checked on every read
+  (:mod:`enclave_kms.store._integrity`).
 * Cache invalidation, as in the PostgreSQL store: every transaction that changes a key, its
   material, aliases, tags or policy also increments the ``change_counter`` row of ``meta``, so
   the change and the new counter value become visible together; :meth:`SqliteStore.change_counter`
@@ -34,14 +36,20 @@ from datetime import datetime
 from pathlib import Path
 
 from enclave_kms._rootkey import RootKey, RootKeyError
+from enclave_kms.store._integrity import (
+    KEY_RECORD,
+    check_key_row,
+    seal_record,
+    verified_key_rows,
+)
 from enclave_kms.store._interface import (
     KEY_COLUMNS,
-    AliasRecord,
     KeyRecord,
     MaterialRecord,
     RecordNotFoundError,
     StoreError,
 )
+from enclave_kms.store._sqlite_aliases import SqliteAliases
 from enclave_kms.store._sqlite_audit import SqliteAudit
 from enclave_kms.store._sqlite_base import SCHEMA_VERSION
 from enclave_kms.store._sqlite_rows import (
@@ -58,7 +66,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 DB_FILE_NAME = "enclave-kms.sqlite3"
 
 
-class SqliteStore(SqliteAudit):
+class SqliteStore(SqliteAliases, SqliteAudit):
     """A :class:`~enclave_kms.store.Store` on one SQLite file.
 
     Args:
@@ -89,17 +97,18 @@ class SqliteStore(SqliteAudit):
     ) -> None:
         """Insert a key, its first material version and its tags in one transaction."""
         wrapped = self._root.wrap(key.key_id, material.version, secret)
+        row = (
+            key.key_id, ts(key.creation_date), key.key_state, key.description,
+            key.key_usage, key.key_spec, key.policy, key.current_version,
+            ts(key.deletion_date), key.pending_window_days, int(key.rotation_enabled),
+            key.rotation_period_days, ts(key.next_rotation_date),
+            ts(key.on_demand_rotation_date),
+        )  # fmt: skip
         with self._write() as db:
             db.execute(
-                "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    key.key_id, ts(key.creation_date), key.key_state, key.description,
-                    key.key_usage, key.key_spec, key.policy, key.current_version,
-                    ts(key.deletion_date), key.pending_window_days, int(key.rotation_enabled),
-                    key.rotation_period_days, ts(key.next_rotation_date),
-                    ts(key.on_demand_rotation_date),
-                ),
-            )  # fmt: skip
+                "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*row, seal_record(self._root, KEY_RECORD, row)),
+            )
             self._insert_material(db, material, wrapped)
             db.executemany(
                 "INSERT OR REPLACE INTO tags VALUES (?,?,?)", [(key.key_id, k, v) for k, v in tags]
@@ -113,12 +122,30 @@ class SqliteStore(SqliteAudit):
             (m.key_id, m.version, m.material_id, ts(m.created), m.rotation_type, wrapped),
         )
 
+    def _checked_key(self, row: Sequence[object]) -> KeyRecord:
+        """The record of a ``KEY_SELECT`` row whose MAC checks out."""
+        check_key_row(self._root, row)
+        return key_from_row(row[:14])
+
+    def _reseal_key(self, db: sqlite3.Connection, key_id: str) -> Sequence[object]:
+        """Seal the key's row as it now is (after a change to a row that was checked)."""
+        row: Sequence[object] = db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+        db.execute(
+            "UPDATE keys SET mac=? WHERE key_id=?",
+            (seal_record(self._root, KEY_RECORD, row[:14]), key_id),
+        )
+        return row[:14]
+
     def get_key(self, key_id: str) -> KeyRecord | None:
-        """Return the key, or ``None``."""
+        """Return the key, or ``None``.
+
+        Raises:
+            RecordIntegrityError: the row was changed outside the store.
+        """
         row = self._read(
             lambda db: db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
         )
-        return None if row is None else key_from_row(row)
+        return None if row is None else self._checked_key(row)
 
     def list_keys(self, *, after: str | None, limit: int) -> Sequence[KeyRecord]:
         """Return up to ``limit`` keys ordered by key id, starting after ``after``."""
@@ -127,7 +154,7 @@ class SqliteStore(SqliteAudit):
                 KEY_SELECT + " WHERE key_id > ? ORDER BY key_id LIMIT ?", (after or "", limit)
             ).fetchall()
         )
-        return [key_from_row(r) for r in rows]
+        return [self._checked_key(r) for r in rows]
 
     def update_key(self, key_id: str, changes: Mapping[str, object]) -> KeyRecord:
         """Change fields in ``KEY_COLUMNS``; raises ``RecordNotFoundError``."""
@@ -135,17 +162,20 @@ class SqliteStore(SqliteAudit):
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         with self._write() as db:
-            if changes:
-                # Column names come from the KEY_COLUMNS whitelist above, never from input.
-                sets = ", ".join(f"{name}=?" for name in changes)
-                values = [column_value(v) for v in changes.values()]
-                db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
             row = db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"key {key_id} does not exist")
-            if changes:
-                self._touch(db)
-            return key_from_row(row)
+            # Checked before it changes: re-sealing a tampered row would launder it.
+            current = self._checked_key(row)
+            if not changes:
+                return current
+            # Column names come from the KEY_COLUMNS whitelist above, never from input.
+            sets = ", ".join(f"{name}=?" for name in changes)
+            values = [column_value(v) for v in changes.values()]
+            db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
+            sealed = self._reseal_key(db, key_id)
+            self._touch(db)
+            return key_from_row(sealed)
 
     def rotate_key(
         self,
@@ -163,14 +193,13 @@ class SqliteStore(SqliteAudit):
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         with self._write() as db:
-            row = db.execute(
-                "SELECT current_version, next_rotation_date FROM keys WHERE key_id=?", (key_id,)
-            ).fetchone()
+            row = db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"key {key_id} does not exist")
+            current = self._checked_key(row)
             if only_if_due_at is not None:
-                due = row[1]
-                if due is None or due > ts(only_if_due_at):
+                due = current.next_rotation_date
+                if due is None or due > only_if_due_at:
                     return None
             (top,) = db.execute(
                 "SELECT MAX(version) FROM key_versions WHERE key_id=?", (key_id,)
@@ -182,6 +211,7 @@ class SqliteStore(SqliteAudit):
             sets = ", ".join(f"{name}=?" for name in assignments)
             values = [column_value(v) for v in assignments.values()]
             db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
+            self._reseal_key(db, key_id)
             self._touch(db)
             return material
 
@@ -211,16 +241,17 @@ class SqliteStore(SqliteAudit):
 
         Raises:
             RecordNotFoundError: the key exists but not that version.
+            RecordIntegrityError: the key row was changed outside the store.
             StoreError: the stored blob does not authenticate under the root key.
         """
         row = self._read(lambda db: db.execute(KEY_WITH_MATERIAL, (version, key_id)).fetchone())
         if row is None:
             return None
-        key = key_from_row(row[:14])
-        if row[15] is None:
+        key = self._checked_key(row[:15])
+        if row[16] is None:
             raise RecordNotFoundError(f"key {key_id} has no material version {version}")
         try:
-            return key, self._root.unwrap(key_id, int(row[14]), bytes(row[15]))
+            return key, self._root.unwrap(key_id, int(row[15]), bytes(row[16]))
         except RootKeyError as exc:
             raise StoreError(str(exc)) from None
 
@@ -257,88 +288,19 @@ class SqliteStore(SqliteAudit):
     def delete_keys_due(self, now: datetime) -> Sequence[str]:
         """Delete every PendingDeletion key whose deletion date has passed; return their ids."""
         with self._write() as db:
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT key_id FROM keys WHERE key_state='PendingDeletion' "
-                    "AND deletion_date <= ?",
-                    (ts(now),),
-                ).fetchall()
-            ]
+            # Only rows whose MAC checks out: a state and date written into the database by
+            # someone else must not get a key destroyed. A tampered row is left for the
+            # operator (every use of it fails with RecordIntegrityError).
+            due = db.execute(
+                KEY_SELECT + " WHERE key_state='PendingDeletion' AND deletion_date <= ?",
+                (ts(now),),
+            ).fetchall()
+            ids = [str(r[0]) for r in verified_key_rows(self._root, due)]
             for key_id in ids:
                 self._delete_key(db, key_id)
             if ids:
                 self._touch(db)
             return ids
-
-    # --- aliases ------------------------------------------------------------------------------
-
-    def create_alias(self, alias: AliasRecord) -> None:
-        """Insert an alias.
-
-        Raises:
-            DuplicateError: the name exists.
-            RecordNotFoundError: the target key does not exist.
-        """
-        with self._write() as db:
-            self._require_key(db, alias.target_key_id)
-            db.execute(
-                "INSERT INTO aliases VALUES (?,?,?,?)",
-                (
-                    alias.alias_name,
-                    alias.target_key_id,
-                    ts(alias.creation_date),
-                    ts(alias.last_updated_date),
-                ),
-            )
-            self._touch(db)
-
-    def get_alias(self, alias_name: str) -> AliasRecord | None:
-        """Return the alias, or ``None``."""
-        row = self._read(
-            lambda db: db.execute(
-                "SELECT * FROM aliases WHERE alias_name=?", (alias_name,)
-            ).fetchone()
-        )
-        return None if row is None else AliasRecord(row[0], row[1], dt_req(row[2]), dt_req(row[3]))
-
-    def update_alias(self, alias_name: str, target_key_id: str, now: datetime) -> None:
-        """Point an alias at another key.
-
-        Raises:
-            RecordNotFoundError: no such alias, or no such target key.
-        """
-        with self._write() as db:
-            self._require_key(db, target_key_id)
-            cur = db.execute(
-                "UPDATE aliases SET target_key_id=?, last_updated=? WHERE alias_name=?",
-                (target_key_id, ts(now), alias_name),
-            )
-            if cur.rowcount == 0:
-                raise RecordNotFoundError(f"alias {alias_name} does not exist")
-            self._touch(db)
-
-    def delete_alias(self, alias_name: str) -> None:
-        """Delete an alias; raises ``RecordNotFoundError``."""
-        with self._write() as db:
-            cur = db.execute("DELETE FROM aliases WHERE alias_name=?", (alias_name,))
-            if cur.rowcount == 0:
-                raise RecordNotFoundError(f"alias {alias_name} does not exist")
-            self._touch(db)
-
-    def list_aliases(
-        self, *, target_key_id: str | None, after: str | None, limit: int
-    ) -> Sequence[AliasRecord]:
-        """Return up to ``limit`` aliases ordered by name, optionally only one key's."""
-        sql = "SELECT * FROM aliases WHERE alias_name > ?"
-        args: list[object] = [after or ""]
-        if target_key_id is not None:
-            sql += " AND target_key_id = ?"
-            args.append(target_key_id)
-        sql += " ORDER BY alias_name LIMIT ?"
-        args.append(limit)
-        rows = self._read(lambda db: db.execute(sql, args).fetchall())
-        return [AliasRecord(r[0], r[1], dt_req(r[2]), dt_req(r[3])) for r in rows]
 
     # --- tags ---------------------------------------------------------------------------------
 

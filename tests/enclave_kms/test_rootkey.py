@@ -92,3 +92,12 @@ def test_open_service_with_a_lost_root_key_fails_at_startup(tmp_path: Path) -> N
     (tmp_path / "root.key").unlink()
     with pytest.raises(RootKeyMismatchError):
         open_service(tmp_path, region="eu-west-1", account_id="111122223333", environ={})
+
+
+def test_record_macs_depend_on_the_root_key_and_are_not_the_check_value() -> None:
+    a, b = RootKey(bytes(32)), RootKey(bytes(range(32)))
+    assert a.record_mac(b"record") == RootKey(bytes(32)).record_mac(b"record")
+    assert a.record_mac(b"record") != b.record_mac(b"record")
+    assert a.record_mac(b"record") != a.record_mac(b"recorD")
+    assert a.record_mac(b"enclave-kms root key check value v1").hex() != a.check_value()
+    assert len(a.record_mac(b"")) == 32

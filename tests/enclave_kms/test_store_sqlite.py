@@ -16,6 +16,7 @@ from enclave_kms.store import (
     DuplicateError,
     KeyRecord,
     MaterialRecord,
+    RecordIntegrityError,
     RecordNotFoundError,
     SchemaVersionError,
 )
@@ -217,11 +218,15 @@ def _audit(operation: str, minute: int) -> AuditRecord:
     )
 
 
+# Schema 3 added a MAC column to keys and aliases; without it a file is at schema 2.
+_V2_WITHOUT_MACS = "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
+
+
 def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     SqliteStore(path, RootKey(bytes(32))).close()
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript("DROP TABLE audit;" + _V1_AUDIT)
+    db.executescript("DROP TABLE audit;" + _V1_AUDIT + _V2_WITHOUT_MACS)
     db.execute("UPDATE meta SET value='1' WHERE name='schema_version'")
     for i, op in enumerate(["Encrypt", "Decrypt", "GenerateDataKey"]):
         db.execute(
@@ -235,7 +240,7 @@ def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) 
 
     store = SqliteStore(path, RootKey(bytes(32)))
     version = store._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("2",)
+    assert version == ("3",)
     (ddl,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name='audit'").fetchone()
     assert "AUTOINCREMENT" not in ddl
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(audit)")}
@@ -244,7 +249,7 @@ def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) 
     rows = store._db.execute("SELECT seq, operation FROM audit ORDER BY seq").fetchall()
     assert rows == [(1, "Encrypt"), (2, "Decrypt"), (3, "GenerateDataKey"), (4, "ReEncrypt")]
     store.close()
-    # Opening again finds version 2 and changes nothing.
+    # Opening again finds version 3 and changes nothing.
     again = SqliteStore(path, RootKey(bytes(32)))
     assert [r.operation for r in again.query_audit(since=None, key_arn=None, limit=10)] == [
         "Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt",
@@ -302,3 +307,29 @@ def test_the_wal_file_stays_bounded_under_steady_writes(
     # Without restarts the file holds every frame: at least written x 12 kB (192 MB). With
     # them, it holds about one checkpoint interval's worth.
     assert high_water < written * 12_000 / 8
+
+
+def test_a_version_2_file_gets_its_records_sealed_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, RootKey(bytes(32)))
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    store.create_alias(AliasRecord("alias/app", "k1", NOW, NOW))
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(_V2_WITHOUT_MACS)
+    db.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
+    db.close()
+
+    upgraded = SqliteStore(path, RootKey(bytes(32)))
+    version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+    assert version == ("3",)
+    assert upgraded.get_key("k1") == key()
+    alias = upgraded.get_alias("alias/app")
+    assert alias is not None and alias.target_key_id == "k1"
+    upgraded.close()
+    # Sealed now: a change in the file from here on is refused.
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE keys SET key_state='Disabled'")
+    db.close()
+    with pytest.raises(RecordIntegrityError):
+        SqliteStore(path, RootKey(bytes(32))).get_key("k1")

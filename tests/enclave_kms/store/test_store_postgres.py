@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from enclave_kms.store import (
     _pg_migrate,
     _pg_schema,
 )
+from enclave_kms.store._integrity import KEY_RECORD, seal_record
+from enclave_kms.store._pg_rows import KEY_RECORD_COLUMNS
 from enclave_kms.store.postgres import CHANGE_CHANNEL, PostgresStore, open_store
 
 pytestmark = pytest.mark.interop
@@ -83,10 +86,8 @@ def test_downgraded_database_asks_for_migrate(pg_url: str) -> None:
         open_store(pg_url, ROOT)
 
 
-def test_older_revision_asks_for_migrate(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As seen by a newer build whose head is a revision this database does not have yet.
-    monkeypatch.setattr(_pg_schema, "KNOWN_REVISIONS", ("0001_initial", "0002_next"))
-    monkeypatch.setattr(_pg_schema, "HEAD_REVISION", "0002_next")
+def test_older_revision_asks_for_migrate(pg_url: str) -> None:
+    _pg_migrate.downgrade(pg_url, "0001_initial")
     with pytest.raises(SchemaVersionError, match="older schema revision 0001_initial; run"):
         open_store(pg_url, ROOT)
 
@@ -234,9 +235,18 @@ def test_delete_keys_due_keeps_a_key_whose_deletion_is_cancelled_meanwhile(
     _create(pg_store, 1, key_state="PendingDeletion", deletion_date=T0)
     result: list[object] = []
     with psycopg.connect(pg_url) as canceller:
-        canceller.execute(
-            "UPDATE keys SET key_state = 'Enabled', deletion_date = NULL WHERE key_id = %s",
+        # Another replica's CancelKeyDeletion, as its store writes it: re-sealed under the
+        # shared root key (a change without a valid MAC would be refused as tampering).
+        row = canceller.execute(
+            f"SELECT {KEY_RECORD_COLUMNS} FROM keys WHERE key_id = %s",  # noqa: S608
             (key_id(1),),
+        ).fetchone()
+        assert row is not None
+        cancelled = (*row[:2], "Enabled", *row[3:8], None, *row[9:])
+        canceller.execute(
+            "UPDATE keys SET key_state = 'Enabled', deletion_date = NULL, mac = %s "
+            "WHERE key_id = %s",
+            (seal_record(ROOT, KEY_RECORD, cancelled), key_id(1)),
         )
         worker = threading.Thread(target=lambda: result.append(pg_store.delete_keys_due(T0)))
         worker.start()
@@ -319,3 +329,44 @@ def test_only_the_postgres_store_imports_the_driver() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_mac_upgrade_seals_existing_records_with_the_root_key_only(pg_url: str) -> None:
+    store = open_store(pg_url, ROOT)
+    store.create_key(make_key(1), make_material(1), secret_for(1), [])
+    store.create_alias(make_alias("alias/app", 1))
+    store.close()
+    _pg_migrate.downgrade(pg_url, "0001_initial")  # records as an older build left them
+    with pytest.raises(StoreError, match="ENCLAVE_KMS_ROOT_KEY_FILE"):
+        _pg_migrate.migrate(pg_url)
+    with pytest.raises(StoreError, match="root key does not match"):
+        _pg_migrate.migrate(pg_url, root_key=RootKey(bytes(32)))
+    assert _pg_migrate.migrate(pg_url, root_key=ROOT) == _pg_schema.HEAD_REVISION
+    upgraded = open_store(pg_url, ROOT)
+    key = upgraded.get_key(key_id(1))
+    assert key is not None and key.description == "key 1"
+    alias = upgraded.get_alias("alias/app")
+    assert alias is not None and alias.target_key_id == key_id(1)
+    upgraded.close()
+
+
+def test_migrate_cli_takes_the_root_key_from_the_environment(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_store(pg_url, ROOT)
+    store.create_key(make_key(1), make_material(1), secret_for(1), [])
+    store.close()
+    _pg_migrate.downgrade(pg_url, "0001_initial")
+    parser = argparse.ArgumentParser()
+    _pg_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["migrate", "--store", pg_url])
+    monkeypatch.delenv("ENCLAVE_KMS_ROOT_KEY", raising=False)
+    monkeypatch.delenv("ENCLAVE_KMS_ROOT_KEY_FILE", raising=False)
+    assert args.func(args) == 1
+    assert "ENCLAVE_KMS_ROOT_KEY_FILE" in capsys.readouterr().err
+    monkeypatch.setenv("ENCLAVE_KMS_ROOT_KEY", base64.b64encode(bytes(range(32))).decode())
+    assert args.func(args) == 0
+    assert _pg_schema.HEAD_REVISION in capsys.readouterr().out
+    upgraded = open_store(pg_url, ROOT)
+    assert upgraded.get_key(key_id(1)) is not None
+    upgraded.close()
