@@ -159,7 +159,16 @@ class AsymmetricOperations(ServiceCore):
             self._require_symmetric_encrypt_key(key)
             self._require_enabled(key)
             self._verify_recipient(op, recipient)
-            self._authorize(op, key, operation, encryption_context=encryption_context)
+            self._authorize(
+                op,
+                key,
+                operation,
+                encryption_context=encryption_context,
+                conditions={
+                    "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                    "kms:DataKeyPairSpec": key_pair_spec,
+                },
+            )
             self._finish_dry_run(op, dry_run)
             private, public = generate_data_key_pair(key_pair_spec)
             sealed = self._seal(key, private, encryption_context)
@@ -277,7 +286,9 @@ class AsymmetricOperations(ServiceCore):
                     f"PublicKey must be a DER SubjectPublicKeyInfo on the curve of {key.key_spec}."
                 )
             self._verify_recipient(op, request.recipient)
-            self._authorize(op, key, "DeriveSharedSecret")
+            self._authorize(
+                op, key, "DeriveSharedSecret", conditions={"kms:KeyAgreementAlgorithm": "ECDH"}
+            )
             self._finish_dry_run(op, request.dry_run)
             secret = bytearray(private.exchange(ec.ECDH(), peer))
             try:

@@ -113,6 +113,8 @@ class OpContext:
     dry_run: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     guards: list[KeyRecord] = field(default_factory=list)
+    # Key id -> the alias the request named it by (``kms:RequestAlias``).
+    request_aliases: dict[str, str] = field(default_factory=dict)
 
     def note_context(self, *contexts: Mapping[str, str] | None) -> None:
         """Remember the encryption-context keys (never the values) for the audit."""

@@ -83,6 +83,7 @@ class ServiceCore(ServiceBase):
                     f"Alias arn:aws:kms:{self.region}:{self.account_id}:{ref.value} is not found."
                 )
             key_id = alias.target_key_id
+            op.request_aliases[key_id] = ref.value
         else:
             key_id = ref.value
         return self._load_key(op, key_id)
@@ -247,7 +248,12 @@ class ServiceCore(ServiceBase):
             encryption_context: supplies ``kms:EncryptionContext:<key>`` and
                 ``kms:EncryptionContextKeys``.
             conditions: further single-valued condition keys taken from the request
-                (``kms:SigningAlgorithm``, ``kms:MessageType``, ``kms:MacAlgorithm``).
+                (``kms:EncryptionAlgorithm``, ``kms:DataKeyPairSpec``,
+                ``kms:KeyAgreementAlgorithm``, ``kms:SigningAlgorithm``, ``kms:MessageType``,
+                ``kms:MacAlgorithm``).
+
+        The key itself supplies ``kms:KeySpec``, ``kms:KeyUsage`` and ``kms:KeyOrigin``, and
+        ``kms:RequestAlias`` is the alias the request named the key by, if it used one.
         """
         policy = self._parsed_policy(key.policy)
         context: dict[str, str | tuple[str, ...] | bool] = {}
@@ -256,6 +262,12 @@ class ServiceCore(ServiceBase):
         if policy.has_conditions:
             context["kms:CallerAccount"] = op.caller.account_id
             context["aws:PrincipalArn"] = op.caller.principal_arn
+            context["kms:KeySpec"] = key.key_spec
+            context["kms:KeyUsage"] = key.key_usage
+            context["kms:KeyOrigin"] = "AWS_KMS"  # no imported or external key material here
+            alias = op.request_aliases.get(key.key_id)
+            if alias is not None:
+                context["kms:RequestAlias"] = alias
             if encryption_context is not None:
                 for k, v in encryption_context.items():
                     context[f"kms:EncryptionContext:{k}"] = v

@@ -101,7 +101,14 @@ class CryptoOperations(DecryptOperations):
         self._require_symmetric_encrypt_key(key)
         self._require_enabled(key)
         self._verify_recipient(op, recipient)
-        self._authorize(op, key, op.operation, encryption_context=context)
+        # Data keys are encrypted with the symmetric algorithm (AWS: kms:EncryptionAlgorithm).
+        self._authorize(
+            op,
+            key,
+            op.operation,
+            encryption_context=context,
+            conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
+        )
         self._finish_dry_run(op, dry_run)
         size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
         data_key = bytearray(self._randbytes(size))
@@ -207,7 +214,13 @@ class CryptoOperations(DecryptOperations):
                         "EncryptionContext is not supported with asymmetric KMS keys."
                     )
             self._require_enabled(key)
-            self._authorize(op, key, "Encrypt", encryption_context=context)
+            self._authorize(
+                op,
+                key,
+                "Encrypt",
+                encryption_context=context,
+                conditions={"kms:EncryptionAlgorithm": algorithm},
+            )
             self._finish_dry_run(op, request.dry_run)
             if key.key_spec == SYMMETRIC:
                 blob = self._seal(key, request.plaintext, context)

@@ -175,7 +175,13 @@ class DecryptOperations(AsymmetricOperations):
             key, version = self._find_decrypt_key(op, blob, r.key_id)
             self._require_enabled(key)
             self._verify_recipient(op, r.recipient)
-            self._authorize(op, key, "Decrypt", encryption_context=context)
+            self._authorize(
+                op,
+                key,
+                "Decrypt",
+                encryption_context=context,
+                conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
+            )
             if blob is None:
                 self._finish_dry_run(op, True)
             assert blob is not None  # noqa: S101
@@ -229,14 +235,28 @@ class DecryptOperations(AsymmetricOperations):
             op.note_context(src_ctx, dst_ctx)
             src, version = self._find_decrypt_key(op, r.ciphertext_blob, r.source_key_id)
             self._require_enabled(src)
-            self._authorize(op, src, "ReEncryptFrom", encryption_context=src_ctx)
+            self._authorize(
+                op,
+                src,
+                "ReEncryptFrom",
+                encryption_context=src_ctx,
+                conditions={"kms:EncryptionAlgorithm": r.source_encryption_algorithm or SYMMETRIC},
+            )
             dst = self._encryption_key(op, r.destination_key_id)
             if dst.key_spec != SYMMETRIC:
                 raise UnsupportedOperationException(
                     "ReEncrypt to an asymmetric key is not supported by this service."
                 )
             self._require_enabled(dst)
-            self._authorize(op, dst, "ReEncryptTo", encryption_context=dst_ctx)
+            self._authorize(
+                op,
+                dst,
+                "ReEncryptTo",
+                encryption_context=dst_ctx,
+                conditions={
+                    "kms:EncryptionAlgorithm": r.destination_encryption_algorithm or SYMMETRIC
+                },
+            )
             plaintext, src_alg = self._open(
                 src, version, r.ciphertext_blob, src_ctx, r.source_encryption_algorithm
             )
