@@ -97,6 +97,20 @@ def _audit_parser(sub: Any) -> None:
     p.set_defaults(func=_audit)
 
 
+def _seal_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "seal-records",
+        help="seal the key and alias records of a store written before record integrity",
+        description="A store written by a version without record integrity does not open "
+        "until its key and alias records are sealed under the root key, once. Without "
+        "--confirm this only lists them (with each key's policy): check that they are what "
+        "you expect, because sealing vouches for them exactly as they are.",
+    )
+    _add_common(p)
+    p.add_argument("--confirm", action="store_true", help="seal the records listed")
+    p.set_defaults(func=_seal)
+
+
 _SETTING_FLAGS = (
     "host", "port", "workers", "data_dir", "store_url", "region", "account_id", "trust_roots",
     "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "recipient_reject_debug",
@@ -185,6 +199,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seal(args: argparse.Namespace) -> int:
+    from enclave_kms.service import seal_store_records
+
+    settings = _settings(args)
+    report = seal_store_records(
+        settings.data_dir, store_url=settings.store_url, confirm=args.confirm
+    )
+    for key_id, state, usage, spec, policy in report.keys:
+        print(f"key {key_id} {state} {usage} {spec} policy={_one_line(policy)}")
+    for name, target in report.aliases:
+        print(f"alias {name} -> {target}")
+    counts = f"{len(report.keys)} key and {len(report.aliases)} alias records"
+    if report.sealed:
+        print(f"sealed {counts}; the store opens again")
+    else:
+        print(f"{counts} are not sealed; check them, then run again with --confirm")
+    return 0
+
+
+def _one_line(policy: str) -> str:
+    try:
+        return json.dumps(json.loads(policy), separators=(",", ":"), sort_keys=True)
+    except ValueError:
+        return repr(policy)
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -249,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
     _audit_parser(sub)
+    _seal_parser(sub)
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(sub)
     return parser

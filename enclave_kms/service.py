@@ -24,14 +24,22 @@ absent from :data:`~enclave_kms.model.OPERATIONS`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
 from attestation import Verifier
-from enclave_kms._rootkey import RootKeyError, RootKeyMismatchError, load_root_key
+from enclave_kms._rootkey import (
+    ROOT_KEY_ENV,
+    ROOT_KEY_FILE_ENV,
+    RootKeyError,
+    RootKeyMismatchError,
+    load_root_key,
+)
 from enclave_kms._service_aliases import AliasAndPolicyOperations
 from enclave_kms._service_core import DEFAULT_CACHE_POLL_INTERVAL, Clock, _utc_now
 from enclave_kms._service_crypto import CryptoOperations
@@ -40,6 +48,7 @@ from enclave_kms._service_signing import SigningOperations
 from enclave_kms._service_tags import TagOperations
 from enclave_kms.audit import AuditRecord
 from enclave_kms.store import Store, StoreError
+from enclave_kms.store._integrity import SealReport
 
 __all__ = [
     "DEFAULT_CACHE_POLL_INTERVAL",
@@ -49,6 +58,7 @@ __all__ = [
     "describe_store",
     "is_postgres_url",
     "open_service",
+    "seal_store_records",
 ]
 
 
@@ -228,3 +238,49 @@ def open_service(
         recipient_reject_debug=recipient_reject_debug,
         cache_poll_interval=cache_poll_interval,
     )
+
+
+def seal_store_records(
+    data_dir: Path,
+    *,
+    store_url: str | None = None,
+    confirm: bool,
+    environ: Mapping[str, str] | None = None,
+) -> SealReport:
+    """List, and with ``confirm`` seal, the records of a store written before record integrity.
+
+    The operator's one-time step (``enclave-kms seal-records``): a store that holds unsealed
+    key or alias records refuses to open until then (see :mod:`enclave_kms.store._integrity`).
+    The root key comes from the same places as for :func:`open_service`; none is generated.
+
+    Raises:
+        RootKeyError: no root key, or not the store's.
+        StoreError: no store there, or it cannot be opened.
+        RecordIntegrityError: the store was sealed before (so an unsealed record is
+            tampering), or a record's MAC does not verify.
+    """
+    directory = Path(data_dir)
+    if is_postgres_url(store_url):
+        root = load_root_key(None, environ=environ, generate=False)
+        from enclave_kms.store.postgres import open_store
+
+        store: Any = open_store(str(store_url), root, allow_unsealed=True)
+    elif store_url:
+        raise StoreError("the store URL must start with postgresql:// or postgres://")
+    else:
+        from enclave_kms.store.sqlite import DB_FILE_NAME, SqliteStore
+
+        if not (directory / DB_FILE_NAME).exists():
+            raise StoreError(f"there is no store in {directory}")
+        env = os.environ if environ is None else environ
+        if not (directory / "root.key").exists() and not (
+            ROOT_KEY_ENV in env or ROOT_KEY_FILE_ENV in env
+        ):
+            raise RootKeyError(f"no root key for the store in {directory}")
+        root = load_root_key(directory, environ=environ)
+        store = SqliteStore.in_directory(directory, root, allow_unsealed=True)
+    try:
+        report: SealReport = store.seal_existing_records(confirm=confirm)
+        return report
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ from enclave_kms.store._interface import (
     Store,
     StoreBusyError,
     StoreError,
+    UnsealedRecordsError,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "UnsealedRecordsError",
 ]

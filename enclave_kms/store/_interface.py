@@ -36,6 +36,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "UnsealedRecordsError",
 ]
 
 
@@ -58,6 +59,12 @@ class RecordNotFoundError(StoreError):
 class RecordIntegrityError(StoreError):
     """A key or alias record does not carry a valid MAC under the root key (see
     :mod:`enclave_kms.store._integrity`): it was changed outside the store."""
+
+
+class UnsealedRecordsError(StoreError):
+    """The store holds key or alias records that were never sealed (written before record
+    integrity existed, or made to look so): an operator must check and seal them once with
+    ``enclave-kms seal-records`` before the store is used."""
 
 
 class SchemaVersionError(StoreError):

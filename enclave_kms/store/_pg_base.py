@@ -11,7 +11,13 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from enclave_kms._rootkey import RootKey, RootKeyError
-from enclave_kms.store._interface import StoreError
+from enclave_kms.store._integrity import (
+    SEAL_MARKER,
+    check_seal_marker,
+    seal_marker_value,
+    unsealed_message,
+)
+from enclave_kms.store._interface import StoreError, UnsealedRecordsError
 from enclave_kms.store._pg_rows import RETRYABLE, convert_error, driver_message
 from enclave_kms.store._pg_schema import check_revision, describe_url
 
@@ -39,6 +45,7 @@ class PgBase:
         statement_timeout: float = 30.0,
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        allow_unsealed: bool = False,
     ) -> None:
         self._root = root_key
         self._where = describe_url(url)
@@ -57,6 +64,7 @@ class PgBase:
                 self._configure(conn)
                 check_revision(conn, self._where)
                 self._check_root_key(conn)
+                self._check_sealed(conn, allow_unsealed)
         except psycopg.Error as exc:
             raise StoreError(f"cannot use {self._where}: {driver_message(exc)}") from None
         self._pool: ConnectionPool[Conn] = ConnectionPool(
@@ -99,6 +107,34 @@ class PgBase:
         if row is None:
             raise StoreError(f"{self._where} lost its root key check value")
         self._root.verify_check_value(str(row[0]))
+
+    def _check_sealed(self, conn: Conn, allow_unsealed: bool) -> None:
+        """An empty database is sealed from birth; one with unsealed records does not open.
+
+        Raises:
+            UnsealedRecordsError: records but no seal marker (unless ``allow_unsealed``).
+            RecordIntegrityError: a seal marker that does not verify.
+        """
+        with conn.transaction():
+            # The first replica to open an empty database marks it; the lock makes the
+            # "empty, so sealed" decision and the marker one step for every replica.
+            conn.execute("LOCK TABLE keys, aliases IN SHARE MODE")
+            row = conn.execute("SELECT value FROM meta WHERE name = %s", (SEAL_MARKER,)).fetchone()
+            if row is not None:
+                check_seal_marker(self._root, row[0], self._where)
+                return
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM aliases)"
+            ).fetchone()
+            keys, aliases = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+            if not keys and not aliases:
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                    (SEAL_MARKER, seal_marker_value(self._root)),
+                )
+            elif not allow_unsealed:
+                command = "enclave-kms seal-records --store <url>"
+                raise UnsealedRecordsError(unsealed_message(self._where, keys, aliases, command))
 
     # --- transaction helpers ------------------------------------------------------------------
 

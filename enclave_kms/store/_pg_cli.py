@@ -46,21 +46,11 @@ def _migrate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from enclave_kms._rootkey import ROOT_KEY_ENV, ROOT_KEY_FILE_ENV, RootKeyError, load_root_key
     from enclave_kms.store._interface import StoreError
     from enclave_kms.store._pg_schema import describe_url
 
-    # The root key, when configured: an upgrade that seals existing records needs it. A
-    # database without records migrates without one.
-    root_key = None
-    if ROOT_KEY_ENV in os.environ or ROOT_KEY_FILE_ENV in os.environ:
-        try:
-            root_key = load_root_key(None, generate=False)
-        except RootKeyError as exc:
-            print(f"enclave-kms migrate: {exc}", file=sys.stderr)
-            return 1
     try:
-        revision = migrate(args.store, root_key=root_key)
+        revision = migrate(args.store)
     except StoreError as exc:
         print(f"enclave-kms migrate: {exc}", file=sys.stderr)
         return 1

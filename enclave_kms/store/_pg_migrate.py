@@ -16,7 +16,6 @@ from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from enclave_kms._rootkey import RootKey, RootKeyError
 from enclave_kms.store._interface import StoreError
 from enclave_kms.store._pg_schema import HEAD_REVISION, describe_url
 
@@ -40,14 +39,12 @@ def sqlalchemy_url(url: str) -> str:
     raise StoreError("the store URL must start with postgresql:// or postgres://")
 
 
-def _config(url: str, root_key: RootKey | None = None) -> Config:
+def _config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Passed as an attribute, not a main option: the ini parser would interpret '%' in a
     # percent-encoded password.
     config.attributes["url"] = sqlalchemy_url(url)
-    # For revisions that seal existing records (0002); never written anywhere.
-    config.attributes["root_key"] = root_key
     return config
 
 
@@ -60,30 +57,25 @@ def _reason(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def migrate(url: str, revision: str = "head", *, root_key: RootKey | None = None) -> str:
+def migrate(url: str, revision: str = "head") -> str:
     """Upgrade the database at ``url`` to ``revision`` (the newest by default).
 
     Args:
         url: a ``postgresql://`` URL (libpq syntax; a password in it is never echoed).
         revision: the target revision; ``"head"`` for the one this build needs.
-        root_key: the store's root key; needed by an upgrade that seals records already
-            present (revision 0002 on a database that holds keys or aliases).
 
     Returns:
         The revision the database is at afterwards.
 
     Raises:
-        StoreError: the database cannot be reached, a migration fails, or one needs the root
-            key (missing, or not this database's).
+        StoreError: the database cannot be reached or a migration fails.
     """
-    config = _config(url, root_key)
+    config = _config(url)
     try:
         with _ALEMBIC_GLOBALS:
             command.upgrade(config, revision)
     except (SQLAlchemyError, CommandError) as exc:
         raise StoreError(f"migrating {describe_url(url)} failed: {_reason(exc)}") from None
-    except RootKeyError as exc:
-        raise StoreError(f"migrating {describe_url(url)} failed: {exc}") from None
     return HEAD_REVISION if revision == "head" else revision
 
 

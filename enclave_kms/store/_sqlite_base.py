@@ -17,22 +17,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from enclave_kms._rootkey import RootKey
-from enclave_kms.store._integrity import ALIAS_RECORD, KEY_RECORD, seal_record
+from enclave_kms.store._integrity import (
+    SEAL_MARKER,
+    check_seal_marker,
+    seal_marker_value,
+    unsealed_message,
+)
 from enclave_kms.store._interface import (
     DuplicateError,
     RecordNotFoundError,
     SchemaVersionError,
     StoreBusyError,
     StoreError,
+    UnsealedRecordsError,
 )
-from enclave_kms.store._sqlite_rows import (
-    ALIAS_SELECT,
-    AUDIT_COLUMNS,
-    AUDIT_INDEXES,
-    DUPLICATE_ERRORS,
-    KEY_SELECT,
-    SCHEMA,
-)
+from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, AUDIT_INDEXES, DUPLICATE_ERRORS, SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
@@ -66,32 +65,29 @@ def _upgrade_from_v1(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
 
 
-def _upgrade_from_v2(db: sqlite3.Connection, root: RootKey) -> None:
-    """Schema 2 -> 3: key and alias rows sealed with a MAC (see ``_integrity``).
+def _upgrade_from_v2(db: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: a MAC column on key and alias rows (see ``_integrity``).
 
-    The rows present now are sealed as they are: they are what the store held before it
-    could tell, and the caller has already checked that this is the file's root key. Runs in
-    the opener's ``BEGIN IMMEDIATE``, like every upgrade.
+    The rows already there are left unsealed: sealing them here would also seal whatever
+    someone with write access had put there (``enclave-kms seal-records`` does it, on an
+    operator's word). Runs in the opener's ``BEGIN IMMEDIATE``, like every upgrade.
     """
     db.execute("ALTER TABLE keys ADD COLUMN mac BLOB")
     db.execute("ALTER TABLE aliases ADD COLUMN mac BLOB")
-    for row in db.execute(KEY_SELECT).fetchall():
-        db.execute(
-            "UPDATE keys SET mac=? WHERE key_id=?",
-            (seal_record(root, KEY_RECORD, row[:14]), row[0]),
-        )
-    for row in db.execute(ALIAS_SELECT).fetchall():
-        db.execute(
-            "UPDATE aliases SET mac=? WHERE alias_name=?",
-            (seal_record(root, ALIAS_RECORD, row[:4]), row[0]),
-        )
     db.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
 
 
 class SqliteBase:
     """Opens the file (two connections), checks schema and root key, runs transactions."""
 
-    def __init__(self, path: Path, root_key: RootKey, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        root_key: RootKey,
+        *,
+        busy_timeout: float = 10.0,
+        allow_unsealed: bool = False,
+    ) -> None:
         self.path = Path(path)
         self._root = root_key
         self._lock = threading.RLock()
@@ -108,6 +104,7 @@ class SqliteBase:
             self._db = self._connect(busy_timeout, "FULL")
             self._audit_db = self._connect(busy_timeout, "NORMAL")
             self._init_schema()
+            self._check_sealed(allow_unsealed)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         # Checkpoints run here, off the request path: an automatic checkpoint fsyncs inside
@@ -156,7 +153,7 @@ class SqliteBase:
             elif int(row[0]) in (1, 2):
                 if int(row[0]) == 1:
                     _upgrade_from_v1(db)
-                _upgrade_from_v2(db, self._root)
+                _upgrade_from_v2(db)
             elif int(row[0]) != SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.path} has schema version {row[0]}; this build reads versions 1 "
@@ -164,6 +161,32 @@ class SqliteBase:
                 )
             # Files created before the counter existed get it here, with no other change.
             db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
+
+    def _check_sealed(self, allow_unsealed: bool) -> None:
+        """A new, empty store is sealed from birth; one with unsealed records does not open.
+
+        After the schema transaction has committed, so an upgraded file stays upgraded.
+
+        Raises:
+            UnsealedRecordsError: records but no seal marker (unless ``allow_unsealed``).
+            RecordIntegrityError: a seal marker that does not verify.
+        """
+        with self._write() as db:
+            marker = db.execute("SELECT value FROM meta WHERE name=?", (SEAL_MARKER,)).fetchone()
+            if marker is not None:
+                check_seal_marker(self._root, marker[0], str(self.path))
+                return
+            (keys,) = db.execute("SELECT count(*) FROM keys").fetchone()
+            (aliases,) = db.execute("SELECT count(*) FROM aliases").fetchone()
+            if not keys and not aliases:
+                db.execute(
+                    "INSERT INTO meta VALUES (?, ?)", (SEAL_MARKER, seal_marker_value(self._root))
+                )
+            elif not allow_unsealed:
+                command = f"enclave-kms seal-records --data-dir {self.path.parent}"
+                raise UnsealedRecordsError(
+                    unsealed_message(str(self.path), int(keys), int(aliases), command)
+                )
 
     # --- transaction helpers ------------------------------------------------------------------
 

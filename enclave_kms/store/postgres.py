@@ -49,19 +49,34 @@ from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord, json_array
 from enclave_kms.store._integrity import (
     ALIAS_RECORD,
+    KEY_RECORD,
+    SEAL_MARKER,
+    SealReport,
+    already_sealed_message,
     check_alias_row,
+    check_seal_marker,
+    seal_marker_value,
     seal_record,
+    seal_report,
+    unsealed_rows,
 )
 from enclave_kms.store._interface import (
     AliasRecord,
     KeyRecord,
+    RecordIntegrityError,
     RecordNotFoundError,
     Store,
     StoreError,
 )
 from enclave_kms.store._pg_base import CHANGE_CHANNEL, Conn
 from enclave_kms.store._pg_keys import TAG_UPSERT, PgKeys
-from enclave_kms.store._pg_rows import ALIAS_SELECT, AUDIT_SELECT, alias_from_row, audit_from_row
+from enclave_kms.store._pg_rows import (
+    ALIAS_SELECT,
+    AUDIT_SELECT,
+    KEY_SELECT,
+    alias_from_row,
+    audit_from_row,
+)
 from enclave_kms.store._pg_schema import HEAD_REVISION
 
 __all__ = ["CHANGE_CHANNEL", "SCHEMA_REVISION", "PostgresStore", "open_store"]
@@ -114,6 +129,49 @@ class PostgresStore(PgKeys):
         SchemaVersionError: no schema, an older one, or an unknown (newer) revision.
         StoreError: the database cannot be reached.
     """
+
+    def seal_existing_records(self, *, confirm: bool) -> SealReport:
+        """List, and with ``confirm`` seal, the key and alias records that have no MAC.
+
+        The operator's one-time step for a database written before record integrity (see
+        :mod:`enclave_kms.store._integrity`): the rows are trusted exactly as they are now.
+
+        Raises:
+            RecordIntegrityError: the store is already sealed (a row without a MAC there is
+                tampering, to be restored from a backup, not sealed), or a row carries a MAC
+                that does not verify.
+        """
+
+        def tx(conn: Conn) -> SealReport:
+            conn.execute("LOCK TABLE keys, aliases IN SHARE ROW EXCLUSIVE MODE")
+            marker = conn.execute(
+                "SELECT value FROM meta WHERE name = %s", (SEAL_MARKER,)
+            ).fetchone()
+            if marker is not None:
+                check_seal_marker(self._root, marker[0], self._where)
+                raise RecordIntegrityError(already_sealed_message(self._where))
+            keys = conn.execute(KEY_SELECT).fetchall()
+            aliases = conn.execute(ALIAS_SELECT).fetchall()
+            unsealed_keys, unsealed_aliases = unsealed_rows(self._root, keys, aliases)
+            if confirm:
+                for row in unsealed_keys:
+                    conn.execute(
+                        "UPDATE keys SET mac = %s WHERE key_id = %s",
+                        (seal_record(self._root, KEY_RECORD, tuple(row[:14])), row[0]),
+                    )
+                for row in unsealed_aliases:
+                    conn.execute(
+                        "UPDATE aliases SET mac = %s WHERE alias_name = %s",
+                        (seal_record(self._root, ALIAS_RECORD, tuple(row[:4])), row[0]),
+                    )
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES (%s, %s)",
+                    (SEAL_MARKER, seal_marker_value(self._root)),
+                )
+                self._touch(conn, [str(r[0]) for r in unsealed_keys])
+            return seal_report(unsealed_keys, unsealed_aliases, sealed=confirm)
+
+        return self._run(tx)
 
     # --- aliases ------------------------------------------------------------------------------
 

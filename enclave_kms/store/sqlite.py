@@ -37,15 +37,24 @@ from pathlib import Path
 
 from enclave_kms._rootkey import RootKey, RootKeyError
 from enclave_kms.store._integrity import (
+    ALIAS_RECORD,
     KEY_RECORD,
+    SEAL_MARKER,
+    SealReport,
+    already_sealed_message,
     check_key_row,
+    check_seal_marker,
+    seal_marker_value,
     seal_record,
+    seal_report,
+    unsealed_rows,
     verified_key_rows,
 )
 from enclave_kms.store._interface import (
     KEY_COLUMNS,
     KeyRecord,
     MaterialRecord,
+    RecordIntegrityError,
     RecordNotFoundError,
     StoreError,
 )
@@ -53,6 +62,7 @@ from enclave_kms.store._sqlite_aliases import SqliteAliases
 from enclave_kms.store._sqlite_audit import SqliteAudit
 from enclave_kms.store._sqlite_base import SCHEMA_VERSION
 from enclave_kms.store._sqlite_rows import (
+    ALIAS_SELECT,
     KEY_SELECT,
     KEY_WITH_MATERIAL,
     column_value,
@@ -81,10 +91,58 @@ class SqliteStore(SqliteAliases, SqliteAudit):
     """
 
     @classmethod
-    def in_directory(cls, data_dir: Path, root_key: RootKey, **kwargs: float) -> SqliteStore:
+    def in_directory(
+        cls,
+        data_dir: Path,
+        root_key: RootKey,
+        *,
+        busy_timeout: float = 10.0,
+        allow_unsealed: bool = False,
+    ) -> SqliteStore:
         """Open (or create) the store file in ``data_dir``."""
         Path(data_dir).mkdir(parents=True, exist_ok=True)
-        return cls(Path(data_dir) / DB_FILE_NAME, root_key, **kwargs)
+        return cls(
+            Path(data_dir) / DB_FILE_NAME,
+            root_key,
+            busy_timeout=busy_timeout,
+            allow_unsealed=allow_unsealed,
+        )
+
+    def seal_existing_records(self, *, confirm: bool) -> SealReport:
+        """List, and with ``confirm`` seal, the key and alias records that have no MAC.
+
+        The operator's one-time step for a store written before record integrity (see
+        :mod:`enclave_kms.store._integrity`): the rows are trusted exactly as they are now.
+
+        Raises:
+            RecordIntegrityError: the store is already sealed (a row without a MAC there is
+                tampering, to be restored from a backup, not sealed), or a row carries a MAC
+                that does not verify.
+        """
+        with self._write() as db:
+            marker = db.execute("SELECT value FROM meta WHERE name=?", (SEAL_MARKER,)).fetchone()
+            if marker is not None:
+                check_seal_marker(self._root, marker[0], str(self.path))
+                raise RecordIntegrityError(already_sealed_message(str(self.path)))
+            keys = db.execute(KEY_SELECT).fetchall()
+            aliases = db.execute(ALIAS_SELECT).fetchall()
+            unsealed_keys, unsealed_aliases = unsealed_rows(self._root, keys, aliases)
+            if confirm:
+                for row in unsealed_keys:
+                    db.execute(
+                        "UPDATE keys SET mac=? WHERE key_id=?",
+                        (seal_record(self._root, KEY_RECORD, row[:14]), row[0]),
+                    )
+                for row in unsealed_aliases:
+                    db.execute(
+                        "UPDATE aliases SET mac=? WHERE alias_name=?",
+                        (seal_record(self._root, ALIAS_RECORD, row[:4]), row[0]),
+                    )
+                db.execute(
+                    "INSERT INTO meta VALUES (?, ?)", (SEAL_MARKER, seal_marker_value(self._root))
+                )
+                self._touch(db)
+            return seal_report(unsealed_keys, unsealed_aliases, sealed=confirm)
 
     # --- keys and material ----------------------------------------------------------------
 

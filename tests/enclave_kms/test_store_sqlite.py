@@ -19,6 +19,7 @@ from enclave_kms.store import (
     RecordIntegrityError,
     RecordNotFoundError,
     SchemaVersionError,
+    UnsealedRecordsError,
 )
 from enclave_kms.store.sqlite import SqliteStore
 
@@ -309,23 +310,35 @@ def test_the_wal_file_stays_bounded_under_steady_writes(
     assert high_water < written * 12_000 / 8
 
 
-def test_a_version_2_file_gets_its_records_sealed_when_opened(tmp_path: Path) -> None:
+def _make_pre_integrity(path: Path) -> None:
+    """Make the file look as a version without record integrity left it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(_V2_WITHOUT_MACS)
+    db.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
+    db.execute("DELETE FROM meta WHERE name='records_sealed'")
+    db.close()
+
+
+def test_a_version_2_file_opens_only_after_an_operator_seals_it(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = SqliteStore(path, RootKey(bytes(32)))
     store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
     store.create_alias(AliasRecord("alias/app", "k1", NOW, NOW))
     store.close()
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(_V2_WITHOUT_MACS)
-    db.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
-    db.close()
+    _make_pre_integrity(path)
 
+    with pytest.raises(UnsealedRecordsError, match="1 key and 1 alias records"):
+        SqliteStore(path, RootKey(bytes(32)))
+    sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
+    version = sealer._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+    assert version == ("3",)  # the schema upgrade itself went through
+    listed = sealer.seal_existing_records(confirm=False)
+    assert listed.keys == (("k1", "Enabled", "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "{}"),)
+    assert listed.aliases == (("alias/app", "k1"),) and not listed.sealed
+    assert sealer.seal_existing_records(confirm=True).sealed
+    sealer.close()
     upgraded = SqliteStore(path, RootKey(bytes(32)))
-    version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("3",)
     assert upgraded.get_key("k1") == key()
-    alias = upgraded.get_alias("alias/app")
-    assert alias is not None and alias.target_key_id == "k1"
     upgraded.close()
     # Sealed now: a change in the file from here on is refused.
     db = sqlite3.connect(path, isolation_level=None)
@@ -333,3 +346,47 @@ def test_a_version_2_file_gets_its_records_sealed_when_opened(tmp_path: Path) ->
     db.close()
     with pytest.raises(RecordIntegrityError):
         SqliteStore(path, RootKey(bytes(32))).get_key("k1")
+
+
+def test_making_a_file_look_old_does_not_get_a_tampered_row_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, RootKey(bytes(32)))
+    store.create_key(key(policy="{}"), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE keys SET policy='OPEN', key_state='Enabled'")
+    db.close()
+    _make_pre_integrity(path)
+    # Opening (as a restarted server does) seals nothing: it refuses, and the operator's
+    # command shows the policy it would vouch for.
+    with pytest.raises(UnsealedRecordsError):
+        SqliteStore(path, RootKey(bytes(32)))
+    sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
+    assert [k[4] for k in sealer.seal_existing_records(confirm=False).keys] == ["OPEN"]
+    sealer.close()
+
+
+def test_an_unsealed_row_in_a_sealed_file_is_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, RootKey(bytes(32)))
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE keys SET mac=NULL, policy='OPEN'")
+    db.close()
+    reopened = SqliteStore(path, RootKey(bytes(32)))
+    with pytest.raises(RecordIntegrityError):
+        reopened.get_key("k1")
+    with pytest.raises(RecordIntegrityError, match="already sealed"):
+        reopened.seal_existing_records(confirm=True)
+    reopened.close()
+
+
+def test_a_forged_seal_marker_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SqliteStore(path, RootKey(bytes(32))).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE meta SET value='00' WHERE name='records_sealed'")
+    db.close()
+    with pytest.raises(RecordIntegrityError, match="seal marker"):
+        SqliteStore(path, RootKey(bytes(32)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import subprocess
 import sys
@@ -21,10 +20,12 @@ from store_records import T0, key_id, make_alias, make_key, make_material, secre
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.store import (
+    RecordIntegrityError,
     RecordNotFoundError,
     SchemaVersionError,
     StoreBusyError,
     StoreError,
+    UnsealedRecordsError,
     _pg_cli,
     _pg_migrate,
     _pg_schema,
@@ -331,42 +332,56 @@ def test_only_the_postgres_store_imports_the_driver() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_the_mac_upgrade_seals_existing_records_with_the_root_key_only(pg_url: str) -> None:
+def test_records_from_before_the_mac_open_only_after_an_operator_seals_them(pg_url: str) -> None:
     store = open_store(pg_url, ROOT)
     store.create_key(make_key(1), make_material(1), secret_for(1), [])
     store.create_alias(make_alias("alias/app", 1))
     store.close()
     _pg_migrate.downgrade(pg_url, "0001_initial")  # records as an older build left them
-    with pytest.raises(StoreError, match="ENCLAVE_KMS_ROOT_KEY_FILE"):
-        _pg_migrate.migrate(pg_url)
-    with pytest.raises(StoreError, match="root key does not match"):
-        _pg_migrate.migrate(pg_url, root_key=RootKey(bytes(32)))
-    assert _pg_migrate.migrate(pg_url, root_key=ROOT) == _pg_schema.HEAD_REVISION
+    _pg_migrate.migrate(pg_url)  # adds the column; seals nothing
+    with pytest.raises(UnsealedRecordsError, match="1 key and 1 alias records"):
+        open_store(pg_url, ROOT)
+    sealer = open_store(pg_url, ROOT, allow_unsealed=True)
+    listed = sealer.seal_existing_records(confirm=False)
+    assert [k[0] for k in listed.keys] == [key_id(1)] and not listed.sealed
+    assert listed.aliases == (("alias/app", key_id(1)),)
+    assert sealer.seal_existing_records(confirm=True).sealed
+    sealer.close()
     upgraded = open_store(pg_url, ROOT)
-    key = upgraded.get_key(key_id(1))
-    assert key is not None and key.description == "key 1"
-    alias = upgraded.get_alias("alias/app")
-    assert alias is not None and alias.target_key_id == key_id(1)
+    assert upgraded.get_key(key_id(1)) is not None
+    assert upgraded.get_alias("alias/app") is not None
     upgraded.close()
 
 
-def test_migrate_cli_takes_the_root_key_from_the_environment(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_downgrade_and_migrate_does_not_launder_a_tampered_row(pg_url: str) -> None:
+    store = open_store(pg_url, ROOT)  # empty: sealed from birth
+    store.create_key(make_key(1), make_material(1), secret_for(1), [])
+    store.close()
+    # Someone with write access: open the policy, then make the row look pre-integrity.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE keys SET policy = 'OPEN' WHERE key_id = %s", (key_id(1),))
+    _pg_migrate.downgrade(pg_url, "0001_initial")
+    _pg_migrate.migrate(pg_url)  # what the operator is told to run
+    # Nothing was sealed behind the operator's back: the store does not open, and the
+    # sealing command shows exactly what it would vouch for.
+    with pytest.raises(UnsealedRecordsError):
+        open_store(pg_url, ROOT)
+    sealer = open_store(pg_url, ROOT, allow_unsealed=True)
+    assert [k[4] for k in sealer.seal_existing_records(confirm=False).keys] == ["OPEN"]
+    sealer.close()
+
+
+def test_an_unsealed_row_in_a_sealed_store_is_tampering_not_age(pg_url: str) -> None:
     store = open_store(pg_url, ROOT)
     store.create_key(make_key(1), make_material(1), secret_for(1), [])
     store.close()
-    _pg_migrate.downgrade(pg_url, "0001_initial")
-    parser = argparse.ArgumentParser()
-    _pg_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["migrate", "--store", pg_url])
-    monkeypatch.delenv("ENCLAVE_KMS_ROOT_KEY", raising=False)
-    monkeypatch.delenv("ENCLAVE_KMS_ROOT_KEY_FILE", raising=False)
-    assert args.func(args) == 1
-    assert "ENCLAVE_KMS_ROOT_KEY_FILE" in capsys.readouterr().err
-    monkeypatch.setenv("ENCLAVE_KMS_ROOT_KEY", base64.b64encode(bytes(range(32))).decode())
-    assert args.func(args) == 0
-    assert _pg_schema.HEAD_REVISION in capsys.readouterr().out
-    upgraded = open_store(pg_url, ROOT)
-    assert upgraded.get_key(key_id(1)) is not None
-    upgraded.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE keys SET mac = NULL, policy = 'OPEN' WHERE key_id = %s", (key_id(1),))
+    reopened = open_store(pg_url, ROOT)  # the marker says sealed: opens, refuses the row
+    with pytest.raises(RecordIntegrityError):
+        reopened.get_key(key_id(1))
+    reopened.close()
+    sealer = open_store(pg_url, ROOT, allow_unsealed=True)
+    with pytest.raises(RecordIntegrityError, match="already sealed"):
+        sealer.seal_existing_records(confirm=True)
+    sealer.close()
