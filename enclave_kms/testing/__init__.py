@@ -36,5 +36,5 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         from enclave_kms.testing import _local
 
-        return getattr(_local, name)
+        return getattr(_local, name)  # free_loopback_port too (imported there)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

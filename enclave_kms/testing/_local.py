@@ -8,18 +8,13 @@ Nothing here imports the server, the service or the store (an import-linter cont
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from enclave_kms.testing._process import exit_code, free_loopback_port, healthy, terminate_group
+
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
@@ -36,7 +33,6 @@ __all__ = ["LocalCredentials", "LocalKms", "LocalKmsError", "free_loopback_port"
 
 # Generous: a loaded 2-core CI machine needs about a second to import FastAPI and uvicorn.
 DEFAULT_START_TIMEOUT = 60.0
-_STOP_TIMEOUT = 15.0
 _PORT_ATTEMPTS = 3
 _SETTINGS_PREFIX = "ENCLAVE_KMS_"  # the server's environment settings (pydantic-settings)
 # Access key ids look like AWS's: AKIA and 16 characters of the base32 alphabet.
@@ -45,18 +41,6 @@ _KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 class LocalKmsError(RuntimeError):
     """The local server did not start, or died; the message ends with its log's last lines."""
-
-
-def free_loopback_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
-
-    Another process can take it before the caller binds it; :class:`LocalKms` retries with a
-    new port when that happens.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +224,7 @@ class LocalKms:
     @property
     def running(self) -> bool:
         """Whether the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and exit_code(self._proc) is None
 
     def start(self) -> LocalKms:
         """Start the server and wait until ``/healthz`` answers; return ``self``.
@@ -256,6 +240,9 @@ class LocalKms:
             self._workdir = Path(self._tempdir.name)
         try:
             self._prepare_files()
+            # This run's output only: a line left by an earlier run in a reused workdir
+            # ("address already in use") must not steer this one.
+            self.log_path.write_bytes(b"")
             for attempt in range(_PORT_ATTEMPTS):
                 port = free_loopback_port()
                 self._launch(port)
@@ -274,7 +261,7 @@ class LocalKms:
         """
         proc, self._proc, self._port = self._proc, None, None
         if proc is not None:
-            _terminate(proc)
+            terminate_group(proc)
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
@@ -289,9 +276,10 @@ class LocalKms:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        died = self._proc is not None and self._proc.poll() not in (None, 0)
+        # Looked at without reaping the server, so stop() can still reach its workers.
+        code = exit_code(self._proc) if self._proc is not None else None
+        died = code is not None
         tail = self._log_tail() if died else ""
-        code = self._proc.returncode if self._proc is not None else None
         self.stop()
         if died and exc_type is None:
             # A server that crashed mid-test must not pass unnoticed as a clean run.
@@ -312,8 +300,10 @@ class LocalKms:
             if c.session_token is not None:
                 entry["session_token"] = c.session_token
             entries.append(entry)
-        # Created 0600 from the start: the file holds secrets, however short-lived.
-        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Created 0600 from the start, and created anew: an existing file in a reused workdir
+        # would keep its mode, and a planted symlink must not be followed.
+        creds.unlink(missing_ok=True)
+        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump({"credentials": entries}, out)
         for i, root in enumerate(self._trust_roots):
@@ -335,7 +325,10 @@ class LocalKms:
     def _launch(self, port: int) -> None:
         # Hermetic: an ENCLAVE_KMS_* setting inherited from the caller's shell (a production
         # store URL, a root key) must not reach a throwaway server; only ``env`` sets them.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_SETTINGS_PREFIX)}
+        # Case-insensitive, as the server's settings read them.
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.upper().startswith(_SETTINGS_PREFIX)
+        }
         env = {**inherited, **self._env}
         with self.log_path.open("ab") as log:
             # Our own module run by this interpreter; the arguments are this object's settings.
@@ -357,21 +350,43 @@ class LocalKms:
         url = f"http://127.0.0.1:{self._port}/healthz"
         deadline = time.monotonic() + self._start_timeout
         while True:
-            code = proc.poll()
+            code = exit_code(proc)
             if code is not None:
                 self._proc = None
+                terminate_group(proc)
                 tail = self._log_tail()
                 if "address already in use" in tail.lower() and not last_attempt:
                     return False
                 raise LocalKmsError(f"the local KMS exited with code {code} on start{tail}")
-            if _healthy(url):
-                return True
+            if healthy(url):
+                if self._answers_as_ours():
+                    return True
+                # Someone else took the port first and answered for it (another test
+                # session's server, say); ours will fail to bind. Try another port.
+                self._proc = None
+                terminate_group(proc)
+                if last_attempt:
+                    raise LocalKmsError(f"another process answers on port {self._port}")
+                return False
             if time.monotonic() > deadline:
                 raise LocalKmsError(
                     f"the local KMS did not answer {url} within {self._start_timeout:.0f} s"
                     f"{self._log_tail()}"
                 )
             time.sleep(0.05)
+
+    def _answers_as_ours(self) -> bool:
+        """Whether the server on our port accepts a request signed with our fresh keys."""
+        from botocore.config import Config
+
+        try:
+            client = self.client(
+                config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
+            )
+            client.list_keys(Limit=1)
+        except Exception:  # any refusal or failure: not (yet) provably ours
+            return False
+        return self.running
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
@@ -380,31 +395,3 @@ class LocalKms:
             return ""
         tail = text.splitlines()[-lines:]
         return ("\n--- server log (last lines) ---\n" + "\n".join(tail)) if tail else ""
-
-
-def _healthy(url: str) -> bool:
-    try:
-        # A loopback http URL built from our own port.
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
-            return int(response.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, wait, then SIGKILL it if the server did not stop."""
-    if proc.returncode is not None:
-        return  # reaped already: its group id may belong to someone else by now
-    # The group: a multi-process server's workers are in it too. The leader is not reaped
-    # before the last signal (a zombie at worst), so its id, the group's, is still ours.
-    _signal_group(proc, signal.SIGTERM)
-    try:
-        proc.wait(timeout=_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)

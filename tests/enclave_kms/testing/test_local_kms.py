@@ -184,3 +184,71 @@ def test_temporary_credentials_need_their_session_token(tmp_path: Path) -> None:
         with pytest.raises(ClientError) as caught:
             tokenless.list_keys()
         assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_a_port_answered_by_another_server_is_not_taken_for_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with LocalKms() as other:
+        ports = [other.port]
+        real = _local.free_loopback_port
+        monkeypatch.setattr(_local, "free_loopback_port", lambda: ports.pop() if ports else real())
+        # The other server answers /healthz on the port ours was given, but not to our keys.
+        with LocalKms() as ours:
+            assert ours.port != other.port
+            assert ours.client().list_keys()["Keys"] == []
+        assert other.running
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat_file.parent.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_do_not_outlive_a_leader_that_died(tmp_path: Path) -> None:
+    server = LocalKms(workdir=tmp_path, extra_args=["--workers", "2"]).start()
+    pgid = server.pid
+    deadline = time.monotonic() + 30
+    while len(_group_members(pgid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the supervisor and both workers
+    os.kill(pgid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert not server.running
+    server.stop()
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group_members(pgid) == []
+
+
+def test_the_credentials_file_is_private_even_in_a_reused_workdir(tmp_path: Path) -> None:
+    creds = tmp_path / "credentials.json"
+    creds.write_text("{}")
+    creds.chmod(0o644)
+    decoy = tmp_path / "decoy"
+    decoy.write_text("keep me")
+    with LocalKms(workdir=tmp_path) as server:
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert server.client().list_keys()["Keys"] == []
+    creds.unlink()
+    creds.symlink_to(decoy)  # a planted link is replaced, not followed
+    with LocalKms(workdir=tmp_path):
+        assert decoy.read_text() == "keep me"
+        assert not creds.is_symlink()
+
+
+def test_settings_in_the_environment_are_stripped_whatever_their_case(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("enclave_kms_store_url", "postgresql://prod.invalid:5432/kms")
+    with LocalKms(workdir=tmp_path) as server:
+        assert server.client().list_keys()["Keys"] == []
+        assert any(server.data_dir.glob("*.sqlite3"))
