@@ -103,11 +103,15 @@ def _seal_parser(sub: Any) -> None:
         help="seal the key and alias records of a store written before record integrity",
         description="A store written by a version without record integrity does not open "
         "until its key and alias records are sealed under the root key, once. Without "
-        "--confirm this only lists them (with each key's policy): check that they are what "
-        "you expect, because sealing vouches for them exactly as they are.",
+        "--confirm this lists them, one JSON object per line with every column the seal "
+        "vouches for, and a digest of exactly those records; check them, then run again with "
+        "--confirm DIGEST, which seals them only if they are still exactly what was listed. "
+        "Listing upgrades a SQLite file's schema (that is not undone) but seals nothing. If "
+        "this store was ever sealed before, a request to seal it means tampering: restore it "
+        "from a backup instead.",
     )
     _add_common(p)
-    p.add_argument("--confirm", action="store_true", help="seal the records listed")
+    p.add_argument("--confirm", metavar="DIGEST", help="seal the records listed with this digest")
     p.set_defaults(func=_seal)
 
 
@@ -206,23 +210,23 @@ def _seal(args: argparse.Namespace) -> int:
     report = seal_store_records(
         settings.data_dir, store_url=settings.store_url, confirm=args.confirm
     )
-    for key_id, state, usage, spec, policy in report.keys:
-        print(f"key {key_id} {state} {usage} {spec} policy={_one_line(policy)}")
-    for name, target in report.aliases:
-        print(f"alias {name} -> {target}")
+    # One JSON object per record: every value escaped, so text planted in the database
+    # (control characters, terminal escapes) cannot rewrite what the operator sees.
+    for record in report.keys:
+        print(json.dumps({"key": dict(record)}, sort_keys=True))
+    for record in report.aliases:
+        print(json.dumps({"alias": dict(record)}, sort_keys=True))
     counts = f"{len(report.keys)} key and {len(report.aliases)} alias records"
-    if report.sealed:
+    if report.was_sealed:
+        print(f"already sealed: all {report.already_sealed} records carry a valid MAC")
+    elif report.sealed:
         print(f"sealed {counts}; the store opens again")
     else:
-        print(f"{counts} are not sealed; check them, then run again with --confirm")
+        print(
+            f"{counts} without a MAC ({report.already_sealed} already sealed). Check every "
+            f"line above, then run again with --confirm {report.digest}"
+        )
     return 0
-
-
-def _one_line(policy: str) -> str:
-    try:
-        return json.dumps(json.loads(policy), separators=(",", ":"), sort_keys=True)
-    except ValueError:
-        return repr(policy)
 
 
 def _parse_since(value: str | None) -> datetime | None:

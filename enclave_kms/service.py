@@ -244,10 +244,11 @@ def seal_store_records(
     data_dir: Path,
     *,
     store_url: str | None = None,
-    confirm: bool,
+    confirm: str | None,
     environ: Mapping[str, str] | None = None,
 ) -> SealReport:
-    """List, and with ``confirm`` seal, the records of a store written before record integrity.
+    """List, and with ``confirm`` (the listing's digest) seal, the records of a store written
+    before record integrity.
 
     The operator's one-time step (``enclave-kms seal-records``): a store that holds unsealed
     key or alias records refuses to open until then (see :mod:`enclave_kms.store._integrity`).
@@ -256,8 +257,9 @@ def seal_store_records(
     Raises:
         RootKeyError: no root key, or not the store's.
         StoreError: no store there, or it cannot be opened.
-        RecordIntegrityError: the store was sealed before (so an unsealed record is
-            tampering), or a record's MAC does not verify.
+        RecordIntegrityError: the records cannot be sealed (see
+            :func:`enclave_kms.store._integrity.plan_seal`): tampering, or ``confirm`` is not
+            the digest of the records as they are now.
     """
     directory = Path(data_dir)
     if is_postgres_url(store_url):

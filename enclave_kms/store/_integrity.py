@@ -30,8 +30,9 @@ different rows share an encoding.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -42,18 +43,18 @@ from enclave_kms.store._interface import RecordIntegrityError
 __all__ = [
     "ALIAS_RECORD",
     "KEY_RECORD",
+    "KEY_RECORD_COLUMNS",
     "SEAL_MARKER",
     "SealReport",
-    "already_sealed_message",
+    "changed_row",
     "check_alias_row",
     "check_key_row",
     "check_record",
     "check_seal_marker",
+    "plan_seal",
     "seal_marker_value",
     "seal_record",
-    "seal_report",
     "unsealed_message",
-    "unsealed_rows",
     "verified_key_rows",
 ]
 
@@ -65,18 +66,24 @@ _SEAL_MARKER_LABEL = b"enclave-kms/records-sealed/v1"
 
 @dataclass(frozen=True, slots=True)
 class SealReport:
-    """What ``seal_existing_records`` sealed (or, without ``confirm``, would seal).
+    """What ``seal_existing_records`` sealed or, without a confirming digest, would seal.
 
     Attributes:
-        keys: ``(key_id, key_state, key_usage, key_spec, policy)`` of each unsealed key
-            record: what the operator is about to vouch for.
-        aliases: ``(alias_name, target_key_id)`` of each unsealed alias record.
-        sealed: whether they were sealed (and the store marked sealed).
+        keys: every column of each unsealed key record, as text (what the seal vouches for).
+        aliases: every column of each unsealed alias record, as text.
+        already_sealed: records that already carry a valid MAC.
+        digest: SHA-256 over exactly the unsealed records; sealing must be confirmed with it,
+            so what is sealed is what was listed.
+        sealed: whether they were sealed (and the store marked sealed) by this call.
+        was_sealed: whether the store was marked sealed already (nothing to do).
     """
 
-    keys: tuple[tuple[str, str, str, str, str], ...]
-    aliases: tuple[tuple[str, str], ...]
+    keys: tuple[Mapping[str, str | None], ...]
+    aliases: tuple[Mapping[str, str | None], ...]
+    already_sealed: int
+    digest: str
     sealed: bool
+    was_sealed: bool
 
 
 def seal_marker_value(root: RootKey) -> str:
@@ -97,15 +104,22 @@ def check_seal_marker(root: RootKey, value: object, where: str) -> None:
         )
 
 
-def unsealed_message(where: str, keys: int, aliases: int, command: str) -> str:
-    """Why a store with unsealed records does not open, and what the operator does about it."""
+def unsealed_message(where: str, unsealed: int, sealed: int, command: str) -> str:
+    """Why a store without a seal marker does not open, and what the operator does about it."""
     return (
-        f"{where} holds {keys} key and {aliases} alias records that are not sealed under the "
-        "root key: written by a version before record integrity, or made to look so by "
-        f"someone with write access to the database. Check them, then seal them once: "
-        f"`{command}` lists them, and with --confirm seals them as they are"
+        f"{where} has no record-seal marker: {unsealed} key and alias records carry no MAC "
+        f"and {sealed} do. Records without one were written by a version before record "
+        "integrity, or changed by someone with write access to the database. "
+        f"`{command}` lists them with everything sealing would vouch for"
     )
 
+
+# The columns a key record's MAC covers, in table order.
+KEY_RECORD_COLUMNS: tuple[str, ...] = (
+    "key_id", "creation_date", "key_state", "description", "key_usage", "key_spec", "policy",
+    "current_version", "deletion_date", "pending_window_days", "rotation_enabled",
+    "rotation_period_days", "next_rotation_date", "on_demand_rotation_date",
+)  # fmt: skip
 
 KEY_RECORD = b"key"
 ALIAS_RECORD = b"alias"
@@ -133,6 +147,20 @@ def _encode(kind: bytes, values: Sequence[object]) -> bytes:
             raise TypeError(f"cannot seal a {type(value).__name__} column")
         out += [tag, len(raw).to_bytes(4, "big"), raw]
     return b"".join(out)
+
+
+def changed_row(row: Sequence[object], changes: Mapping[str, object]) -> tuple[object, ...]:
+    """A key row's 14 record columns with ``changes`` (column -> stored value) applied.
+
+    A change is sealed from this, computed from the checked row, never from the row read
+    back after the UPDATE: a trigger planted in the database could have changed that one.
+    """
+    values = dict(zip(KEY_RECORD_COLUMNS, row[:14], strict=True))
+    for name, value in changes.items():
+        if name not in values:
+            raise ValueError(f"not a key record column: {name}")
+        values[name] = value
+    return tuple(values[name] for name in KEY_RECORD_COLUMNS)
 
 
 def seal_record(root: RootKey, kind: bytes, values: Sequence[object]) -> bytes:
@@ -194,35 +222,86 @@ def verified_key_rows(root: RootKey, rows: Sequence[_Row]) -> list[_Row]:
     return kept
 
 
-def already_sealed_message(where: str) -> str:
-    """Why ``seal-records`` refuses a store that was sealed before."""
-    return (
-        f"{where} is already sealed: a record without a valid MAC in it was changed outside "
-        "enclave-kms; restore it from a backup instead of sealing it"
-    )
+_ALIAS_RECORD_COLUMNS = ("alias_name", "target_key_id", "creation_date", "last_updated")
 
 
-def unsealed_rows(
-    root: RootKey, keys: Sequence[_Row], aliases: Sequence[_Row]
-) -> tuple[list[_Row], list[_Row]]:
-    """The key and alias rows (``KEY_SELECT`` / ``ALIAS_SELECT`` shape) that have no MAC.
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def plan_seal(
+    root: RootKey,
+    *,
+    marker: object,
+    keys: Sequence[_Row],
+    aliases: Sequence[_Row],
+    confirm: str | None,
+    where: str,
+) -> tuple[list[_Row], list[_Row], SealReport]:
+    """Decide what ``seal_existing_records`` may seal; the store then writes it.
+
+    ``keys`` and ``aliases`` are every row (``KEY_SELECT`` / ``ALIAS_SELECT`` shape), read
+    under a lock that keeps them as they are until the caller commits.
+
+    Returns:
+        The unsealed key rows, the unsealed alias rows, and the report (``sealed`` true when
+        ``confirm`` matched and the caller must seal them and write the marker).
 
     Raises:
-        RecordIntegrityError: a row has a MAC that does not verify (tampering, not age).
+        RecordIntegrityError: a MAC that does not verify; unsealed rows next to sealed ones
+            (the store was sealed and its marker removed); a marker that does not verify;
+            unsealed rows in a sealed store; or a ``confirm`` digest for other rows.
     """
+    unsealed_keys = [r for r in keys if r[14] is None]
+    unsealed_aliases = [r for r in aliases if r[4] is None]
     for row in keys:
         if row[14] is not None:
             check_key_row(root, row)
     for row in aliases:
         if row[4] is not None:
             check_alias_row(root, row)
-    return [r for r in keys if r[14] is None], [r for r in aliases if r[4] is None]
-
-
-def seal_report(keys: Sequence[_Row], aliases: Sequence[_Row], *, sealed: bool) -> SealReport:
-    """A :class:`SealReport` of unsealed ``KEY_SELECT`` / ``ALIAS_SELECT`` rows."""
-    return SealReport(
-        keys=tuple((str(r[0]), str(r[2]), str(r[4]), str(r[5]), str(r[6])) for r in keys),
-        aliases=tuple((str(r[0]), str(r[1])) for r in aliases),
-        sealed=sealed,
+    sealed_count = len(keys) + len(aliases) - len(unsealed_keys) - len(unsealed_aliases)
+    unsealed_count = len(unsealed_keys) + len(unsealed_aliases)
+    if marker is not None:
+        check_seal_marker(root, marker, where)
+        if unsealed_count:
+            raise RecordIntegrityError(
+                f"{where} was sealed, yet {unsealed_count} records in it carry no MAC: they "
+                "were changed outside enclave-kms; restore them from a backup, do not seal them"
+            )
+    elif sealed_count and unsealed_count:
+        # Only a store holding the root key writes a valid MAC: a store with some was sealed
+        # before, so records without one were stripped, not left over from an old version.
+        raise RecordIntegrityError(
+            f"{where} has {sealed_count} records with valid MACs, so it was sealed before and "
+            f"its seal marker was removed; the {unsealed_count} records without a MAC were "
+            "changed outside enclave-kms: restore them from a backup, do not seal them"
+        )
+    digest = hashlib.sha256(
+        b"".join(_encode(KEY_RECORD, r[:14]) for r in unsealed_keys)
+        + b"".join(_encode(ALIAS_RECORD, r[:4]) for r in unsealed_aliases)
+    ).hexdigest()
+    if confirm is not None and not hmac.compare_digest(confirm, digest):
+        raise RecordIntegrityError(
+            f"the unsealed records of {where} are not the ones listed with that digest (they "
+            "changed, or the digest is mistyped): list them again and check them"
+        )
+    report = SealReport(
+        keys=tuple(
+            {c: _text(v) for c, v in zip(KEY_RECORD_COLUMNS, r[:14], strict=True)}
+            for r in unsealed_keys
+        ),
+        aliases=tuple(
+            {c: _text(v) for c, v in zip(_ALIAS_RECORD_COLUMNS, r[:4], strict=True)}
+            for r in unsealed_aliases
+        ),
+        already_sealed=sealed_count,
+        digest=digest,
+        sealed=confirm is not None and marker is None,
+        was_sealed=marker is not None,
     )
+    return unsealed_keys, unsealed_aliases, report

@@ -17,9 +17,16 @@ from enclave_kms.store._integrity import (
     seal_marker_value,
     unsealed_message,
 )
-from enclave_kms.store._interface import StoreError, UnsealedRecordsError
+from enclave_kms.store._interface import (
+    RecordIntegrityError,
+    StoreError,
+    UnsealedRecordsError,
+)
 from enclave_kms.store._pg_rows import RETRYABLE, convert_error, driver_message
 from enclave_kms.store._pg_schema import check_revision, describe_url
+
+# The store's tables: no trigger or rule on them is ever enclave-kms's own.
+_TABLES = ("keys", "key_versions", "aliases", "tags", "audit", "meta", "change_counter")
 
 __all__ = ["CHANGE_CHANNEL", "Conn", "PgBase"]
 
@@ -113,8 +120,33 @@ class PgBase:
 
         Raises:
             UnsealedRecordsError: records but no seal marker (unless ``allow_unsealed``).
-            RecordIntegrityError: a seal marker that does not verify.
+            RecordIntegrityError: a seal marker that does not verify, or triggers or rules
+                on the store's tables (planted: the schema has none).
         """
+        # Triggers and rules run inside the store's own transactions, where they could
+        # change a record between the store's check and its commit.
+        planted = conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+            "(SELECT oid FROM pg_class WHERE relname = ANY(%s) "
+            "AND relnamespace = current_schema()::regnamespace)",
+            (list(_TABLES),),
+        ).fetchone()
+        rules = conn.execute(
+            "SELECT count(*) FROM pg_rules WHERE schemaname = current_schema() "
+            "AND tablename = ANY(%s)",
+            (list(_TABLES),),
+        ).fetchone()
+        if (planted and planted[0]) or (rules and rules[0]):
+            raise RecordIntegrityError(
+                f"{self._where} has triggers or rules on its tables that enclave-kms never "
+                "creates: they were added outside enclave-kms; remove them after checking the "
+                "records"
+            )
+        # The usual case needs no lock: the marker is there (every start after the first).
+        marker = conn.execute("SELECT value FROM meta WHERE name = %s", (SEAL_MARKER,)).fetchone()
+        if marker is not None:
+            check_seal_marker(self._root, marker[0], self._where)
+            return
         with conn.transaction():
             # The first replica to open an empty database marks it; the lock makes the
             # "empty, so sealed" decision and the marker one step for every replica.
@@ -124,17 +156,20 @@ class PgBase:
                 check_seal_marker(self._root, row[0], self._where)
                 return
             counts = conn.execute(
-                "SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM aliases)"
+                "SELECT count(*) FILTER (WHERE mac IS NULL), count(*) FROM "
+                "(SELECT mac FROM keys UNION ALL SELECT mac FROM aliases) AS records"
             ).fetchone()
-            keys, aliases = (int(counts[0]), int(counts[1])) if counts else (0, 0)
-            if not keys and not aliases:
+            unsealed, total = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+            if not total:
                 conn.execute(
                     "INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                     (SEAL_MARKER, seal_marker_value(self._root)),
                 )
             elif not allow_unsealed:
                 command = "enclave-kms seal-records --store <url>"
-                raise UnsealedRecordsError(unsealed_message(self._where, keys, aliases, command))
+                raise UnsealedRecordsError(
+                    unsealed_message(self._where, unsealed, total - unsealed, command)
+                )
 
     # --- transaction helpers ------------------------------------------------------------------
 

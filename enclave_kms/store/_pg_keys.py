@@ -9,6 +9,7 @@ from psycopg import sql
 
 from enclave_kms.store._integrity import (
     KEY_RECORD,
+    changed_row,
     check_key_row,
     seal_record,
     verified_key_rows,
@@ -104,7 +105,7 @@ class PgKeys(PgBase):
         check_key_row(self._root, row)
         return key_from_row(row[:14])
 
-    def _locked_checked_key(self, conn: Conn, key_id: str) -> KeyRecord:
+    def _locked_checked_row(self, conn: Conn, key_id: str) -> Sequence[object]:
         """Lock the key's row for this transaction and check it before it changes.
 
         Re-sealing a row that was tampered with would launder it, so a change starts here.
@@ -120,20 +121,24 @@ class PgKeys(PgBase):
         ).fetchone()
         if row is None:
             raise RecordNotFoundError(f"key {key_id} does not exist")
-        return self._checked_key(row)
+        self._checked_key(row)
+        return tuple(row)
 
-    def _reseal_key(self, conn: Conn, key_id: str) -> KeyRecord:
-        row = conn.execute(
-            f"SELECT {KEY_RECORD_COLUMNS} FROM keys WHERE key_id = %s",  # noqa: S608
-            (key_id,),
-        ).fetchone()
-        if row is None:  # locked by this transaction: cannot happen
-            raise RecordNotFoundError(f"key {key_id} does not exist")
+    def _write_changes(
+        self, conn: Conn, row: Sequence[object], assignments: Mapping[str, object]
+    ) -> KeyRecord:
+        """Apply ``assignments`` to a checked, locked row and seal the result, in one UPDATE.
+
+        Sealed from the values computed here, never from the row read back: a trigger in the
+        database could have changed that one (it then fails its MAC instead).
+        """
+        new_row = changed_row(row, assignments)
+        update = {**assignments, "mac": seal_record(self._root, KEY_RECORD, new_row)}
         conn.execute(
-            "UPDATE keys SET mac = %s WHERE key_id = %s",
-            (seal_record(self._root, KEY_RECORD, tuple(row)), key_id),
+            sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(update)),
+            (*update.values(), row[0]),
         )
-        return key_from_row(row)
+        return key_from_row(new_row)
 
     def get_key(self, key_id: str) -> KeyRecord | None:
         """Return the key, or ``None``.
@@ -170,10 +175,8 @@ class PgKeys(PgBase):
             return found
 
         def tx(conn: Conn) -> KeyRecord:
-            self._locked_checked_key(conn, key_id)
-            query = sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(assignments))
-            conn.execute(query, (*assignments.values(), key_id))
-            record = self._reseal_key(conn, key_id)
+            row = self._locked_checked_row(conn, key_id)
+            record = self._write_changes(conn, row, assignments)
             self._touch(conn, [key_id])
             return record
 
@@ -202,8 +205,8 @@ class PgKeys(PgBase):
         assignments = _check_changes(changes)
 
         def tx(conn: Conn) -> MaterialRecord | None:
-            current = self._locked_checked_key(conn, key_id)
-            due = current.next_rotation_date
+            row = self._locked_checked_row(conn, key_id)
+            due = key_from_row(row).next_rotation_date
             if only_if_due_at is not None and (due is None or due > only_if_due_at):
                 return None
             top = conn.execute(
@@ -212,12 +215,7 @@ class PgKeys(PgBase):
             version = int(top[0] if top is not None and top[0] is not None else 0) + 1
             material = MaterialRecord(key_id, version, material_id, created, rotation_type)
             self._insert_material(conn, material, self._root.wrap(key_id, version, secret))
-            update = {"current_version": version, **assignments}
-            conn.execute(
-                sql.SQL("UPDATE keys SET {} WHERE key_id = %s").format(_set_clause(update)),
-                (*update.values(), key_id),
-            )
-            self._reseal_key(conn, key_id)
+            self._write_changes(conn, row, {"current_version": version, **assignments})
             self._touch(conn, [key_id])
             return material
 

@@ -25,6 +25,7 @@ from enclave_kms.store._integrity import (
 )
 from enclave_kms.store._interface import (
     DuplicateError,
+    RecordIntegrityError,
     RecordNotFoundError,
     SchemaVersionError,
     StoreBusyError,
@@ -104,9 +105,18 @@ class SqliteBase:
             self._db = self._connect(busy_timeout, "FULL")
             self._audit_db = self._connect(busy_timeout, "NORMAL")
             self._init_schema()
+            self._refuse_triggers()
             self._check_sealed(allow_unsealed)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+        except BaseException as exc:
+            # Refused or failed: release what was opened (a caller may retry many times).
+            for name in ("_db", "_audit_db"):
+                conn = getattr(self, name, None)
+                if conn is not None:
+                    conn.close()
+            os.close(self._writer_fd)
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+            raise
         # Checkpoints run here, off the request path: an automatic checkpoint fsyncs inside
         # whichever write crosses the threshold, holding the write lock (p99 of an audit
         # insert with two writer processes: 3.6 ms with it, 0.25 ms without). Durability is
@@ -162,6 +172,22 @@ class SqliteBase:
             # Files created before the counter existed get it here, with no other change.
             db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
 
+    def _refuse_triggers(self) -> None:
+        """The schema has no triggers; one found in the file was planted there.
+
+        A trigger runs inside the store's own write transactions, where it could change a
+        record between the store's check and its commit.
+
+        Raises:
+            RecordIntegrityError: the file holds a trigger.
+        """
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()
+        if rows:
+            raise RecordIntegrityError(
+                f"{self.path} holds {len(rows)} trigger(s) that enclave-kms never creates: "
+                "they were added outside enclave-kms; remove them after checking the records"
+            )
+
     def _check_sealed(self, allow_unsealed: bool) -> None:
         """A new, empty store is sealed from birth; one with unsealed records does not open.
 
@@ -176,16 +202,18 @@ class SqliteBase:
             if marker is not None:
                 check_seal_marker(self._root, marker[0], str(self.path))
                 return
-            (keys,) = db.execute("SELECT count(*) FROM keys").fetchone()
-            (aliases,) = db.execute("SELECT count(*) FROM aliases").fetchone()
-            if not keys and not aliases:
+            unsealed, total = db.execute(
+                "SELECT count(*) FILTER (WHERE mac IS NULL), count(*) FROM "
+                "(SELECT mac FROM keys UNION ALL SELECT mac FROM aliases)"
+            ).fetchone()
+            if not total:
                 db.execute(
                     "INSERT INTO meta VALUES (?, ?)", (SEAL_MARKER, seal_marker_value(self._root))
                 )
             elif not allow_unsealed:
                 command = f"enclave-kms seal-records --data-dir {self.path.parent}"
                 raise UnsealedRecordsError(
-                    unsealed_message(str(self.path), int(keys), int(aliases), command)
+                    unsealed_message(str(self.path), int(unsealed), int(total - unsealed), command)
                 )
 
     # --- transaction helpers ------------------------------------------------------------------

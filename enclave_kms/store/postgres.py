@@ -52,18 +52,14 @@ from enclave_kms.store._integrity import (
     KEY_RECORD,
     SEAL_MARKER,
     SealReport,
-    already_sealed_message,
     check_alias_row,
-    check_seal_marker,
+    plan_seal,
     seal_marker_value,
     seal_record,
-    seal_report,
-    unsealed_rows,
 )
 from enclave_kms.store._interface import (
     AliasRecord,
     KeyRecord,
-    RecordIntegrityError,
     RecordNotFoundError,
     Store,
     StoreError,
@@ -130,16 +126,15 @@ class PostgresStore(PgKeys):
         StoreError: the database cannot be reached.
     """
 
-    def seal_existing_records(self, *, confirm: bool) -> SealReport:
-        """List, and with ``confirm`` seal, the key and alias records that have no MAC.
+    def seal_existing_records(self, *, confirm: str | None) -> SealReport:
+        """List, and with ``confirm`` (the listing's digest) seal, the records without a MAC.
 
-        The operator's one-time step for a database written before record integrity (see
-        :mod:`enclave_kms.store._integrity`): the rows are trusted exactly as they are now.
+        The operator's one-time step for a store written before record integrity (see
+        :mod:`enclave_kms.store._integrity`): the records are trusted exactly as listed, and
+        only if they are still exactly the listed ones.
 
         Raises:
-            RecordIntegrityError: the store is already sealed (a row without a MAC there is
-                tampering, to be restored from a backup, not sealed), or a row carries a MAC
-                that does not verify.
+            RecordIntegrityError: see :func:`enclave_kms.store._integrity.plan_seal`.
         """
 
         def tx(conn: Conn) -> SealReport:
@@ -147,19 +142,21 @@ class PostgresStore(PgKeys):
             marker = conn.execute(
                 "SELECT value FROM meta WHERE name = %s", (SEAL_MARKER,)
             ).fetchone()
-            if marker is not None:
-                check_seal_marker(self._root, marker[0], self._where)
-                raise RecordIntegrityError(already_sealed_message(self._where))
-            keys = conn.execute(KEY_SELECT).fetchall()
-            aliases = conn.execute(ALIAS_SELECT).fetchall()
-            unsealed_keys, unsealed_aliases = unsealed_rows(self._root, keys, aliases)
-            if confirm:
-                for row in unsealed_keys:
+            keys, aliases, report = plan_seal(
+                self._root,
+                marker=None if marker is None else marker[0],
+                keys=conn.execute(KEY_SELECT + " ORDER BY key_id").fetchall(),
+                aliases=conn.execute(ALIAS_SELECT + " ORDER BY alias_name").fetchall(),
+                confirm=confirm,
+                where=self._where,
+            )
+            if report.sealed:
+                for row in keys:
                     conn.execute(
                         "UPDATE keys SET mac = %s WHERE key_id = %s",
                         (seal_record(self._root, KEY_RECORD, tuple(row[:14])), row[0]),
                     )
-                for row in unsealed_aliases:
+                for row in aliases:
                     conn.execute(
                         "UPDATE aliases SET mac = %s WHERE alias_name = %s",
                         (seal_record(self._root, ALIAS_RECORD, tuple(row[:4])), row[0]),
@@ -168,8 +165,8 @@ class PostgresStore(PgKeys):
                     "INSERT INTO meta (name, value) VALUES (%s, %s)",
                     (SEAL_MARKER, seal_marker_value(self._root)),
                 )
-                self._touch(conn, [str(r[0]) for r in unsealed_keys])
-            return seal_report(unsealed_keys, unsealed_aliases, sealed=confirm)
+                self._touch(conn, [str(r[0]) for r in keys])
+            return report
 
         return self._run(tx)
 

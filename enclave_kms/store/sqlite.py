@@ -41,20 +41,17 @@ from enclave_kms.store._integrity import (
     KEY_RECORD,
     SEAL_MARKER,
     SealReport,
-    already_sealed_message,
+    changed_row,
     check_key_row,
-    check_seal_marker,
+    plan_seal,
     seal_marker_value,
     seal_record,
-    seal_report,
-    unsealed_rows,
     verified_key_rows,
 )
 from enclave_kms.store._interface import (
     KEY_COLUMNS,
     KeyRecord,
     MaterialRecord,
-    RecordIntegrityError,
     RecordNotFoundError,
     StoreError,
 )
@@ -108,32 +105,33 @@ class SqliteStore(SqliteAliases, SqliteAudit):
             allow_unsealed=allow_unsealed,
         )
 
-    def seal_existing_records(self, *, confirm: bool) -> SealReport:
-        """List, and with ``confirm`` seal, the key and alias records that have no MAC.
+    def seal_existing_records(self, *, confirm: str | None) -> SealReport:
+        """List, and with ``confirm`` (the listing's digest) seal, the records without a MAC.
 
         The operator's one-time step for a store written before record integrity (see
-        :mod:`enclave_kms.store._integrity`): the rows are trusted exactly as they are now.
+        :mod:`enclave_kms.store._integrity`): the records are trusted exactly as listed, and
+        only if they are still exactly the listed ones.
 
         Raises:
-            RecordIntegrityError: the store is already sealed (a row without a MAC there is
-                tampering, to be restored from a backup, not sealed), or a row carries a MAC
-                that does not verify.
+            RecordIntegrityError: see :func:`enclave_kms.store._integrity.plan_seal`.
         """
         with self._write() as db:
             marker = db.execute("SELECT value FROM meta WHERE name=?", (SEAL_MARKER,)).fetchone()
-            if marker is not None:
-                check_seal_marker(self._root, marker[0], str(self.path))
-                raise RecordIntegrityError(already_sealed_message(str(self.path)))
-            keys = db.execute(KEY_SELECT).fetchall()
-            aliases = db.execute(ALIAS_SELECT).fetchall()
-            unsealed_keys, unsealed_aliases = unsealed_rows(self._root, keys, aliases)
-            if confirm:
-                for row in unsealed_keys:
+            keys, aliases, report = plan_seal(
+                self._root,
+                marker=None if marker is None else marker[0],
+                keys=db.execute(KEY_SELECT + " ORDER BY key_id").fetchall(),
+                aliases=db.execute(ALIAS_SELECT + " ORDER BY alias_name").fetchall(),
+                confirm=confirm,
+                where=str(self.path),
+            )
+            if report.sealed:
+                for row in keys:
                     db.execute(
                         "UPDATE keys SET mac=? WHERE key_id=?",
                         (seal_record(self._root, KEY_RECORD, row[:14]), row[0]),
                     )
-                for row in unsealed_aliases:
+                for row in aliases:
                     db.execute(
                         "UPDATE aliases SET mac=? WHERE alias_name=?",
                         (seal_record(self._root, ALIAS_RECORD, row[:4]), row[0]),
@@ -142,7 +140,7 @@ class SqliteStore(SqliteAliases, SqliteAudit):
                     "INSERT INTO meta VALUES (?, ?)", (SEAL_MARKER, seal_marker_value(self._root))
                 )
                 self._touch(db)
-            return seal_report(unsealed_keys, unsealed_aliases, sealed=confirm)
+            return report
 
     # --- keys and material ----------------------------------------------------------------
 
@@ -185,14 +183,19 @@ class SqliteStore(SqliteAliases, SqliteAudit):
         check_key_row(self._root, row)
         return key_from_row(row[:14])
 
-    def _reseal_key(self, db: sqlite3.Connection, key_id: str) -> Sequence[object]:
-        """Seal the key's row as it now is (after a change to a row that was checked)."""
-        row: Sequence[object] = db.execute(KEY_SELECT + " WHERE key_id=?", (key_id,)).fetchone()
+    def _write_changes(
+        self, db: sqlite3.Connection, row: Sequence[object], changes: Mapping[str, object]
+    ) -> tuple[object, ...]:
+        """Apply ``changes`` to a checked row and seal the result, in one UPDATE."""
+        stored = {name: column_value(value) for name, value in changes.items()}
+        new_row = changed_row(row, stored)
+        # Column names come from the KEY_COLUMNS whitelist, never from input.
+        sets = ", ".join(f"{name}=?" for name in stored)
         db.execute(
-            "UPDATE keys SET mac=? WHERE key_id=?",
-            (seal_record(self._root, KEY_RECORD, row[:14]), key_id),
+            f"UPDATE keys SET {sets}, mac=? WHERE key_id=?",  # noqa: S608
+            (*stored.values(), seal_record(self._root, KEY_RECORD, new_row), row[0]),
         )
-        return row[:14]
+        return new_row
 
     def get_key(self, key_id: str) -> KeyRecord | None:
         """Return the key, or ``None``.
@@ -227,13 +230,9 @@ class SqliteStore(SqliteAliases, SqliteAudit):
             current = self._checked_key(row)
             if not changes:
                 return current
-            # Column names come from the KEY_COLUMNS whitelist above, never from input.
-            sets = ", ".join(f"{name}=?" for name in changes)
-            values = [column_value(v) for v in changes.values()]
-            db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
-            sealed = self._reseal_key(db, key_id)
+            new_row = self._write_changes(db, row, changes)
             self._touch(db)
-            return key_from_row(sealed)
+            return key_from_row(new_row)
 
     def rotate_key(
         self,
@@ -265,11 +264,7 @@ class SqliteStore(SqliteAliases, SqliteAudit):
             version = int(top) + 1
             material = MaterialRecord(key_id, version, material_id, created, rotation_type)
             self._insert_material(db, material, self._root.wrap(key_id, version, secret))
-            assignments = {"current_version": version, **changes}
-            sets = ", ".join(f"{name}=?" for name in assignments)
-            values = [column_value(v) for v in assignments.values()]
-            db.execute(f"UPDATE keys SET {sets} WHERE key_id=?", (*values, key_id))  # noqa: S608
-            self._reseal_key(db, key_id)
+            self._write_changes(db, row, {"current_version": version, **changes})
             self._touch(db)
             return material
 

@@ -327,15 +327,21 @@ def test_a_version_2_file_opens_only_after_an_operator_seals_it(tmp_path: Path) 
     store.close()
     _make_pre_integrity(path)
 
-    with pytest.raises(UnsealedRecordsError, match="1 key and 1 alias records"):
+    with pytest.raises(UnsealedRecordsError, match="2 key and alias records carry no MAC and 0 do"):
         SqliteStore(path, RootKey(bytes(32)))
     sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
     version = sealer._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
     assert version == ("3",)  # the schema upgrade itself went through
-    listed = sealer.seal_existing_records(confirm=False)
-    assert listed.keys == (("k1", "Enabled", "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "{}"),)
-    assert listed.aliases == (("alias/app", "k1"),) and not listed.sealed
-    assert sealer.seal_existing_records(confirm=True).sealed
+    listed = sealer.seal_existing_records(confirm=None)
+    assert [(k["key_id"], k["key_state"], k["policy"]) for k in listed.keys] == [
+        ("k1", "Enabled", "{}")
+    ]
+    assert listed.keys[0]["current_version"] == "1"  # every sealed column is shown
+    assert [(a["alias_name"], a["target_key_id"]) for a in listed.aliases] == [("alias/app", "k1")]
+    assert not listed.sealed and listed.already_sealed == 0
+    with pytest.raises(RecordIntegrityError, match="not the ones listed"):
+        sealer.seal_existing_records(confirm="0" * 64)
+    assert sealer.seal_existing_records(confirm=listed.digest).sealed
     sealer.close()
     upgraded = SqliteStore(path, RootKey(bytes(32)))
     assert upgraded.get_key("k1") == key()
@@ -362,7 +368,7 @@ def test_making_a_file_look_old_does_not_get_a_tampered_row_sealed(tmp_path: Pat
     with pytest.raises(UnsealedRecordsError):
         SqliteStore(path, RootKey(bytes(32)))
     sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
-    assert [k[4] for k in sealer.seal_existing_records(confirm=False).keys] == ["OPEN"]
+    assert [k["policy"] for k in sealer.seal_existing_records(confirm=None).keys] == ["OPEN"]
     sealer.close()
 
 
@@ -377,8 +383,8 @@ def test_an_unsealed_row_in_a_sealed_file_is_tampering(tmp_path: Path) -> None:
     reopened = SqliteStore(path, RootKey(bytes(32)))
     with pytest.raises(RecordIntegrityError):
         reopened.get_key("k1")
-    with pytest.raises(RecordIntegrityError, match="already sealed"):
-        reopened.seal_existing_records(confirm=True)
+    with pytest.raises(RecordIntegrityError, match="was sealed, yet 1 records"):
+        reopened.seal_existing_records(confirm=None)
     reopened.close()
 
 
@@ -390,3 +396,17 @@ def test_a_forged_seal_marker_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RecordIntegrityError, match="seal marker"):
         SqliteStore(path, RootKey(bytes(32)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_a_refused_open_releases_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, RootKey(bytes(32)))
+    store.create_key(key(), MaterialRecord("k1", 1, "m" * 64, NOW), SECRET, [])
+    store.close()
+    _make_pre_integrity(path)
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    for _ in range(10):
+        with pytest.raises(UnsealedRecordsError):
+            SqliteStore(path, RootKey(bytes(32)))
+    assert len(list(Path("/proc/self/fd").iterdir())) <= before + 1

@@ -26,13 +26,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         from enclave_kms.store.sqlite import SqliteStore
 
         path = tmp_path / "store.sqlite3"
-        backend = Backend("sqlite", lambda rk: SqliteStore(path, rk))
+        backend = Backend("sqlite", lambda rk, **kw: SqliteStore(path, rk, **kw))
         backend.location = str(path)
     else:
         from enclave_kms.store.postgres import open_store
 
         url: str = request.getfixturevalue("pg_url")
-        backend = Backend("postgresql", lambda rk: open_store(url, rk, lock_timeout=10.0))
+        backend = Backend(
+            "postgresql", lambda rk, **kw: open_store(url, rk, lock_timeout=10.0, **kw)
+        )
         backend.location = url
         backend.pg_cluster = request.getfixturevalue("pg_cluster")
     try:

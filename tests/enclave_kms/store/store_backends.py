@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pg_cluster import PgCluster
 
@@ -18,7 +19,7 @@ ROOT_KEY_BYTES = bytes(range(32))
 class Backend:
     """Opens stores of one kind on one piece of storage, and closes them all at the end."""
 
-    def __init__(self, name: str, opener: Callable[[RootKey], Store]) -> None:
+    def __init__(self, name: str, opener: Callable[..., Store]) -> None:
         self.name = name
         self._opener = opener
         self._opened: list[Store] = []
@@ -28,6 +29,12 @@ class Backend:
     def open(self, root_key: RootKey | None = None) -> Store:
         """A new store instance (a new connection set, as another replica would have)."""
         store = self._opener(root_key or RootKey(ROOT_KEY_BYTES))
+        self._opened.append(store)
+        return store
+
+    def open_unsealed(self, root_key: RootKey | None = None) -> Any:
+        """A store opened as ``enclave-kms seal-records`` opens it (unsealed records allowed)."""
+        store = self._opener(root_key or RootKey(ROOT_KEY_BYTES), allow_unsealed=True)
         self._opened.append(store)
         return store
 

@@ -133,3 +133,63 @@ def test_a_store_with_another_root_key_cannot_seal_records(backend: Backend) -> 
     backend.open()
     with pytest.raises(Exception, match="root key does not match"):
         backend.open(RootKey(bytes(32)))
+
+
+def _plant_trigger(backend: Backend) -> None:
+    """A trigger that opens the policy of any key the store itself updates."""
+    if backend.name == "sqlite":
+        backend.sql(
+            "CREATE TRIGGER open_up AFTER UPDATE ON keys BEGIN "
+            "UPDATE keys SET policy='OPEN' WHERE key_id=NEW.key_id; END"
+        )
+        return
+    backend.sql(
+        "CREATE FUNCTION open_up() RETURNS trigger AS $$ BEGIN NEW.policy := 'OPEN'; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql"
+    )
+    backend.sql(
+        "CREATE TRIGGER open_up BEFORE UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION open_up()"
+    )
+
+
+def _drop_trigger(backend: Backend) -> None:
+    if backend.name == "sqlite":
+        backend.sql("DROP TRIGGER open_up")
+    else:
+        backend.sql("DROP TRIGGER open_up ON keys")
+
+
+def test_a_planted_trigger_cannot_get_its_change_sealed_by_the_store(
+    backend: Backend, store: Store
+) -> None:
+    _create(store, 1, policy=ADMIN_ONLY)
+    _create(store, 2, policy=ADMIN_ONLY)
+    _plant_trigger(backend)  # while the store is open (it refuses to open with one)
+    store.update_key(key_id(1), {"key_state": "Disabled"})
+    store.rotate_key(key_id(2), material_id="ef" * 32, secret=secret_for(2, 2), created=T0,
+                     rotation_type="AUTOMATIC", changes={})  # fmt: skip
+    _drop_trigger(backend)
+    # The store sealed the values it meant to write, not what the trigger left behind.
+    fresh = backend.open()
+    for n in (1, 2):
+        with pytest.raises(RecordIntegrityError):
+            fresh.get_key(key_id(n))
+
+
+def test_a_store_with_a_planted_trigger_does_not_open(backend: Backend, store: Store) -> None:
+    _create(store, 1)
+    _plant_trigger(backend)
+    with pytest.raises(RecordIntegrityError, match="trigger"):
+        backend.open()
+
+
+def test_stripping_some_macs_and_the_marker_is_tampering_not_age(
+    backend: Backend, store: Store
+) -> None:
+    _create(store, 1, policy=ADMIN_ONLY)
+    _create(store, 2)
+    backend.sql("UPDATE keys SET policy=?, mac=NULL WHERE key_id=?", (ANYONE, key_id(1)))
+    backend.sql("DELETE FROM meta WHERE name='records_sealed'")
+    sealer = backend.open_unsealed()
+    with pytest.raises(RecordIntegrityError, match="1 records with valid MACs, so it was sealed"):
+        sealer.seal_existing_records(confirm=None)

@@ -339,13 +339,15 @@ def test_records_from_before_the_mac_open_only_after_an_operator_seals_them(pg_u
     store.close()
     _pg_migrate.downgrade(pg_url, "0001_initial")  # records as an older build left them
     _pg_migrate.migrate(pg_url)  # adds the column; seals nothing
-    with pytest.raises(UnsealedRecordsError, match="1 key and 1 alias records"):
+    with pytest.raises(UnsealedRecordsError, match="2 key and alias records carry no MAC and 0 do"):
         open_store(pg_url, ROOT)
     sealer = open_store(pg_url, ROOT, allow_unsealed=True)
-    listed = sealer.seal_existing_records(confirm=False)
-    assert [k[0] for k in listed.keys] == [key_id(1)] and not listed.sealed
-    assert listed.aliases == (("alias/app", key_id(1)),)
-    assert sealer.seal_existing_records(confirm=True).sealed
+    listed = sealer.seal_existing_records(confirm=None)
+    assert [k["key_id"] for k in listed.keys] == [key_id(1)] and not listed.sealed
+    assert [(a["alias_name"], a["target_key_id"]) for a in listed.aliases] == [
+        ("alias/app", key_id(1))
+    ]
+    assert sealer.seal_existing_records(confirm=listed.digest).sealed
     sealer.close()
     upgraded = open_store(pg_url, ROOT)
     assert upgraded.get_key(key_id(1)) is not None
@@ -367,7 +369,7 @@ def test_a_downgrade_and_migrate_does_not_launder_a_tampered_row(pg_url: str) ->
     with pytest.raises(UnsealedRecordsError):
         open_store(pg_url, ROOT)
     sealer = open_store(pg_url, ROOT, allow_unsealed=True)
-    assert [k[4] for k in sealer.seal_existing_records(confirm=False).keys] == ["OPEN"]
+    assert [k["policy"] for k in sealer.seal_existing_records(confirm=None).keys] == ["OPEN"]
     sealer.close()
 
 
@@ -382,6 +384,6 @@ def test_an_unsealed_row_in_a_sealed_store_is_tampering_not_age(pg_url: str) -> 
         reopened.get_key(key_id(1))
     reopened.close()
     sealer = open_store(pg_url, ROOT, allow_unsealed=True)
-    with pytest.raises(RecordIntegrityError, match="already sealed"):
-        sealer.seal_existing_records(confirm=True)
+    with pytest.raises(RecordIntegrityError, match="was sealed, yet 1 records"):
+        sealer.seal_existing_records(confirm=None)
     sealer.close()
