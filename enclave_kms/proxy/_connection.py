@@ -71,6 +71,8 @@ class _Side(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=self.conn.hub.settings.write_buffer_high)
         if self.name == "client":
             self.conn.admit()
+        else:
+            self.conn.upstream_made()
 
     def data_received(self, data: bytes) -> None:
         self.conn.relay(self, data)
@@ -175,18 +177,28 @@ class Connection:
             sock.close()
             self._connect_failed("connect-failed", exc.strerror or str(exc))
             return
-        if self.finished:
-            return
+
+    def upstream_made(self) -> None:
+        """The upstream socket is up: flush what the client sent meanwhile, then relay.
+
+        This runs inside the upstream's ``connection_made``, not after ``create_connection``
+        returns: on some loops (uvloop) client bytes can be delivered between the two, and
+        they would overtake the pending ones if the flush waited for the coroutine to resume.
+        """
         client, upstream = self.client.transport, self.upstream.transport
         assert client is not None and upstream is not None  # noqa: S101
+        if self.finished:  # shut down while connecting: finish() could not close it yet
+            upstream.close()
+            return
         self.last_activity = self.loop.time()
         if self._pending:
-            upstream.write(b"".join(self._pending))
-            self._pending.clear()
+            pending, self._pending, self._pending_size = self._pending, [], 0
+            upstream.write(b"".join(pending))  # may pause the client (pause_writing) at once
         if self.client.eof:
             upstream.write_eof()
-        else:
+        elif not self.client.paused:
             client.resume_reading()
+        settings = self.hub.settings
         if settings.idle_timeout is not None:
             self._idle_handle = self.loop.call_later(settings.idle_timeout, self._check_idle)
 
