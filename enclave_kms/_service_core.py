@@ -250,11 +250,13 @@ class ServiceCore(ServiceBase):
             conditions: further single-valued condition keys taken from the request
                 (``kms:EncryptionAlgorithm``, ``kms:DataKeyPairSpec``,
                 ``kms:KeyAgreementAlgorithm``, ``kms:SigningAlgorithm``, ``kms:MessageType``,
-                ``kms:MacAlgorithm``).
+                ``kms:MacAlgorithm``, ``kms:ReEncryptOnSameKey``).
 
         The key itself supplies ``kms:KeySpec``, ``kms:KeyUsage`` and ``kms:KeyOrigin``, and
         ``kms:RequestAlias`` is the alias the request named the key by, if it used one.
         """
+        # The audit record names the key whose policy decided last (ReEncrypt has two).
+        op.key_arn = self._arn(key.key_id)
         policy = self._parsed_policy(key.policy)
         context: dict[str, str | tuple[str, ...] | bool] = {}
         # Condition keys are read only by Condition blocks: a policy without any (the default

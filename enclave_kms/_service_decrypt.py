@@ -234,15 +234,20 @@ class DecryptOperations(AsymmetricOperations):
             assert r.ciphertext_blob is not None and r.destination_key_id is not None  # noqa: S101
             op.note_context(src_ctx, dst_ctx)
             src, version = self._find_decrypt_key(op, r.ciphertext_blob, r.source_key_id)
+            dst = self._encryption_key(op, r.destination_key_id)
+            # kms:ReEncryptOnSameKey, offered to both permissions: one key on both sides.
+            same_key = "true" if dst.key_id == src.key_id else "false"
             self._require_enabled(src)
             self._authorize(
                 op,
                 src,
                 "ReEncryptFrom",
                 encryption_context=src_ctx,
-                conditions={"kms:EncryptionAlgorithm": r.source_encryption_algorithm or SYMMETRIC},
+                conditions={
+                    "kms:EncryptionAlgorithm": r.source_encryption_algorithm or SYMMETRIC,
+                    "kms:ReEncryptOnSameKey": same_key,
+                },
             )
-            dst = self._encryption_key(op, r.destination_key_id)
             if dst.key_spec != SYMMETRIC:
                 raise UnsupportedOperationException(
                     "ReEncrypt to an asymmetric key is not supported by this service."
@@ -254,7 +259,8 @@ class DecryptOperations(AsymmetricOperations):
                 "ReEncryptTo",
                 encryption_context=dst_ctx,
                 conditions={
-                    "kms:EncryptionAlgorithm": r.destination_encryption_algorithm or SYMMETRIC
+                    "kms:EncryptionAlgorithm": r.destination_encryption_algorithm or SYMMETRIC,
+                    "kms:ReEncryptOnSameKey": same_key,
                 },
             )
             plaintext, src_alg = self._open(

@@ -1,6 +1,6 @@
 """Condition keys taken from the key and the request, as AWS KMS supplies them: kms:KeySpec,
 kms:KeyUsage, kms:KeyOrigin, kms:RequestAlias, kms:EncryptionAlgorithm, kms:DataKeyPairSpec
-and kms:KeyAgreementAlgorithm. Runs on both stores."""
+kms:KeyAgreementAlgorithm and kms:ReEncryptOnSameKey. Runs on both stores."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from enclave_kms.model import (
     EncryptRequest,
     GenerateDataKeyPairRequest,
     GenerateDataKeyRequest,
+    ReEncryptRequest,
 )
 from enclave_kms.service import KmsService
 
@@ -153,3 +154,36 @@ def test_data_key_pair_spec_and_key_agreement_algorithm(service: KmsService) -> 
         ),
     ).shared_secret
     assert secret is not None and len(secret) == 32
+
+
+def test_re_encrypt_on_same_key_is_offered_to_both_permissions(service: KmsService) -> None:
+    # Re-encryption only in place (a rotation-style re-wrap), never onto another key.
+    in_place = policy(
+        app("kms:Encrypt"),
+        app("kms:ReEncrypt*", {"Bool": {"kms:ReEncryptOnSameKey": "true"}}),
+    )
+    kid, other = new_key(service, policy=in_place), new_key(service, policy=in_place)
+    blob = service.encrypt(APP_CALLER, EncryptRequest(key_id=kid, plaintext=b"x")).ciphertext_blob
+    again = service.re_encrypt(
+        APP_CALLER, ReEncryptRequest(ciphertext_blob=blob, destination_key_id=kid)
+    )
+    assert again.key_id == again.source_key_id
+    with pytest.raises(AccessDeniedException):
+        service.re_encrypt(
+            APP_CALLER, ReEncryptRequest(ciphertext_blob=blob, destination_key_id=other)
+        )
+    # The denial is recorded against the key whose policy refused: the source.
+    [denied] = [r for r in service.query_audit(limit=100) if r.outcome == "AccessDeniedException"]
+    assert denied.key_arn == again.source_key_id
+    # The destination's policy sees the same value: a key that only receives from others.
+    receiver = new_key(
+        service,
+        policy=policy(app("kms:ReEncryptTo", {"Bool": {"kms:ReEncryptOnSameKey": "false"}})),
+    )
+    anywhere = new_key(service, policy=policy(app(["kms:Encrypt", "kms:ReEncryptFrom"])))
+    source = service.encrypt(APP_CALLER, EncryptRequest(key_id=anywhere, plaintext=b"y"))
+    moved = service.re_encrypt(
+        APP_CALLER,
+        ReEncryptRequest(ciphertext_blob=source.ciphertext_blob, destination_key_id=receiver),
+    )
+    assert moved.key_id is not None and moved.key_id.endswith(receiver)
