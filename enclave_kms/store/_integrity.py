@@ -54,6 +54,7 @@ __all__ = [
     "plan_seal",
     "seal_marker_value",
     "seal_record",
+    "seals_for",
     "unsealed_message",
     "verified_key_rows",
 ]
@@ -231,6 +232,19 @@ def _text(value: object) -> str | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return str(value)
+
+
+def seals_for(
+    root: RootKey, keys: Sequence[Sequence[object]], aliases: Sequence[Sequence[object]]
+) -> tuple[list[tuple[bytes, object]], list[tuple[bytes, object]]]:
+    """The ``(mac, key_id)`` and ``(mac, alias_name)`` pairs that seal rows from :func:`plan_seal`.
+
+    Each store writes them with its own ``UPDATE ... SET mac = ? WHERE <id> = ?``.
+    """
+    return (
+        [(seal_record(root, KEY_RECORD, tuple(row[:14])), row[0]) for row in keys],
+        [(seal_record(root, ALIAS_RECORD, tuple(row[:4])), row[0]) for row in aliases],
+    )
 
 
 def plan_seal(

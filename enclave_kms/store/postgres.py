@@ -49,13 +49,13 @@ from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord, json_array
 from enclave_kms.store._integrity import (
     ALIAS_RECORD,
-    KEY_RECORD,
     SEAL_MARKER,
     SealReport,
     check_alias_row,
     plan_seal,
     seal_marker_value,
     seal_record,
+    seals_for,
 )
 from enclave_kms.store._interface import (
     AliasRecord,
@@ -151,15 +151,11 @@ class PostgresStore(PgKeys):
                 where=self._where,
             )
             if report.sealed:
-                for row in keys:
-                    conn.execute(
-                        "UPDATE keys SET mac = %s WHERE key_id = %s",
-                        (seal_record(self._root, KEY_RECORD, tuple(row[:14])), row[0]),
-                    )
-                for row in aliases:
-                    conn.execute(
-                        "UPDATE aliases SET mac = %s WHERE alias_name = %s",
-                        (seal_record(self._root, ALIAS_RECORD, tuple(row[:4])), row[0]),
+                key_seals, alias_seals = seals_for(self._root, keys, aliases)
+                with conn.cursor() as cur:
+                    cur.executemany("UPDATE keys SET mac = %s WHERE key_id = %s", key_seals)
+                    cur.executemany(
+                        "UPDATE aliases SET mac = %s WHERE alias_name = %s", alias_seals
                     )
                 conn.execute(
                     "INSERT INTO meta (name, value) VALUES (%s, %s)",

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from enclave_kms._rootkey import RootKey, RootKeyError
 from enclave_kms.store._integrity import (
-    ALIAS_RECORD,
     KEY_RECORD,
     SEAL_MARKER,
     SealReport,
@@ -46,6 +45,7 @@ from enclave_kms.store._integrity import (
     plan_seal,
     seal_marker_value,
     seal_record,
+    seals_for,
     verified_key_rows,
 )
 from enclave_kms.store._interface import (
@@ -126,16 +126,9 @@ class SqliteStore(SqliteAliases, SqliteAudit):
                 where=str(self.path),
             )
             if report.sealed:
-                for row in keys:
-                    db.execute(
-                        "UPDATE keys SET mac=? WHERE key_id=?",
-                        (seal_record(self._root, KEY_RECORD, row[:14]), row[0]),
-                    )
-                for row in aliases:
-                    db.execute(
-                        "UPDATE aliases SET mac=? WHERE alias_name=?",
-                        (seal_record(self._root, ALIAS_RECORD, row[:4]), row[0]),
-                    )
+                key_seals, alias_seals = seals_for(self._root, keys, aliases)
+                db.executemany("UPDATE keys SET mac=? WHERE key_id=?", key_seals)
+                db.executemany("UPDATE aliases SET mac=? WHERE alias_name=?", alias_seals)
                 db.execute(
                     "INSERT INTO meta VALUES (?, ?)", (SEAL_MARKER, seal_marker_value(self._root))
                 )
