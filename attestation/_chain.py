@@ -109,6 +109,16 @@ class ChainValidator:
         with self._lock:
             self._cache.clear()
 
+    def lookup(self, leaf: bytes, bundle: Sequence[bytes], at: datetime) -> ValidatedChain | None:
+        """The cached validation of this exact ``leaf`` and ``bundle`` if it holds at ``at``."""
+        key = _cache_key(leaf, bundle)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is None or not hit.holds_at(at):
+                return None
+            self._cache.move_to_end(key)
+            return hit
+
     def validate(self, leaf: bytes, bundle: Sequence[bytes], at: datetime) -> ValidatedChain:
         """Validate ``leaf`` up to a trust anchor at ``at``, using ``bundle`` as candidates.
 
@@ -117,13 +127,11 @@ class ChainValidator:
             CertificateExpiredError: a certificate is not valid at ``at``.
             CertificateChainError: no valid path to a trusted root exists.
         """
-        key = _cache_key(leaf, bundle)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit.holds_at(at):
-                self._cache.move_to_end(key)
-                return hit
+        hit = self.lookup(leaf, bundle, at)
+        if hit is not None:
+            return hit
         result = self._validate(leaf, bundle, at)
+        key = _cache_key(leaf, bundle)
         if self._cache_size:
             with self._lock:
                 self._cache[key] = result
