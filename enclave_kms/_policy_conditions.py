@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from enclave_kms._policy_typed import ORDERINGS, ArnPattern, parse_date, parse_number
+from enclave_kms._policy_wildcards import WildcardSet, compile_wildcards
 from enclave_kms.errors import MalformedPolicyDocumentException
 
 __all__ = [
     "ConditionTest",
-    "Wildcard",
-    "WildcardSet",
     "check_context_values",
-    "compile_wildcards",
     "normalize_context",
     "parse_conditions",
 ]
@@ -44,140 +44,32 @@ _BASE_OPERATORS: dict[str, tuple[str, str, bool]] = {
     "stringnotlike": ("StringNotLike", "like", True),
     "bool": ("Bool", "bool", False),
     "null": ("Null", "null", False),
+    # ArnEquals and ArnLike match alike (the IAM guide describes both with wildcards).
+    "arnequals": ("ArnEquals", "arn", False),
+    "arnnotequals": ("ArnNotEquals", "arn", True),
+    "arnlike": ("ArnLike", "arn", False),
+    "arnnotlike": ("ArnNotLike", "arn", True),
 }
+# Numeric* and Date*: kind "<type>_<ordering>" (see _policy_typed.ORDERINGS).
+for _type, _title in (("num", "Numeric"), ("date", "Date")):
+    _BASE_OPERATORS.update(
+        {
+            f"{_title.lower()}equals": (f"{_title}Equals", f"{_type}_eq", False),
+            f"{_title.lower()}notequals": (f"{_title}NotEquals", f"{_type}_eq", True),
+            f"{_title.lower()}lessthan": (f"{_title}LessThan", f"{_type}_lt", False),
+            f"{_title.lower()}lessthanequals": (f"{_title}LessThanEquals", f"{_type}_le", False),
+            f"{_title.lower()}greaterthan": (f"{_title}GreaterThan", f"{_type}_gt", False),
+            f"{_title.lower()}greaterthanequals": (
+                f"{_title}GreaterThanEquals",
+                f"{_type}_ge",
+                False,
+            ),
+        }
+    )
+_PARSERS = {"num": (parse_number, "a number"), "date": (parse_date, "a date")}
 _IF_EXISTS = "ifexists"
 _QUALIFIERS = {"foranyvalue": "ForAnyValue", "forallvalues": "ForAllValues"}
 _BOOL_WORDS = frozenset({"true", "false"})
-
-
-def _segment_at(text: str, pos: int, segment: str) -> bool:
-    # Does ``segment`` (which may hold ``?``) match ``text`` starting at ``pos``?
-    if "?" not in segment:
-        return text.startswith(segment, pos)
-    if pos + len(segment) > len(text):
-        return False
-    return all(c == "?" or c == text[pos + i] for i, c in enumerate(segment))
-
-
-def _find_segment(text: str, segment: str, start: int, end: int) -> int:
-    # Leftmost occurrence of ``segment`` inside text[start:end], or -1.
-    if "?" not in segment:
-        return text.find(segment, start, end)
-    for pos in range(start, end - len(segment) + 1):
-        if _segment_at(text, pos, segment):
-            return pos
-    return -1
-
-
-@dataclass(frozen=True, slots=True)
-class Wildcard:
-    """One IAM wildcard pattern: ``*`` matches any run, ``?`` one character, the rest literal.
-
-    Matching splits the pattern on ``*`` and places each middle segment at its leftmost
-    occurrence, which is exact for star globs and takes O(len(text) * len(pattern)) at worst.
-    A backtracking regex would let a pattern like ``*a*a*a*a*b`` in a policy take exponential
-    time on a long, caller-controlled encryption-context value.
-    """
-
-    pattern: str
-    ignore_case: bool
-    _segments: tuple[str, ...]
-    # The shapes key policies nearly always use ("kms:*", "kms:Generate*", an exact name, an
-    # exact ARN): at most one "*" and no "?", matched with plain string operations.
-    _simple: bool
-
-    @classmethod
-    def compile(cls, pattern: str, *, ignore_case: bool) -> Wildcard:
-        """Prepare a pattern (lower-cased when ``ignore_case``)."""
-        folded = pattern.lower() if ignore_case else pattern
-        segments = tuple(folded.split("*"))
-        return cls(pattern, ignore_case, segments, len(segments) <= 2 and "?" not in folded)
-
-    def matches(self, text: str) -> bool:
-        """Whether the whole of ``text`` matches the pattern."""
-        return self.matches_folded(text.lower() if self.ignore_case else text)
-
-    def matches_folded(self, text: str) -> bool:
-        """Like :meth:`matches`, for a ``text`` already lower-cased when ``ignore_case``."""
-        segments = self._segments
-        if self._simple:
-            if len(segments) == 1:
-                return text == segments[0]
-            first, last = segments
-            # The length test keeps the prefix and the suffix from overlapping.
-            return (
-                len(text) >= len(first) + len(last)
-                and text.startswith(first)
-                and text.endswith(last)
-            )
-        if len(segments) == 1:
-            return len(text) == len(segments[0]) and _segment_at(text, 0, segments[0])
-        first, last = segments[0], segments[-1]
-        end = len(text) - len(last)
-        if end < len(first) or not _segment_at(text, 0, first):
-            return False
-        if not _segment_at(text, end, last):
-            return False
-        pos = len(first)
-        for segment in segments[1:-1]:
-            if not segment:
-                continue
-            found = _find_segment(text, segment, pos, end)
-            if found < 0:
-                return False
-            pos = found + len(segment)
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class WildcardSet:
-    """Several wildcard patterns, ORed. Build it with :func:`compile_wildcards`.
-
-    Statements list many actions (``kms:Create*``, ``kms:Describe*``, ...), so the set folds the
-    case once and tests exact names with one set lookup and trailing-``*`` prefixes with one
-    ``str.startswith`` over all of them; only the other shapes are matched one by one.
-    """
-
-    patterns: tuple[Wildcard, ...]
-    anything: bool
-    ignore_case: bool
-    _exact: frozenset[str]  # patterns without "*" or "?" (folded)
-    _prefixes: tuple[str, ...]  # "<literal>*" patterns without "?": the folded literal
-    _others: tuple[Wildcard, ...]
-
-    def matches(self, text: str) -> bool:
-        """Whether ``text`` matches at least one pattern."""
-        if self.anything:
-            return True
-        if self.ignore_case:
-            text = text.lower()
-        if text in self._exact or text.startswith(self._prefixes):
-            return True
-        return any(pattern.matches_folded(text) for pattern in self._others)
-
-
-def compile_wildcards(patterns: Sequence[str], *, ignore_case: bool) -> WildcardSet:
-    """Compile IAM wildcard patterns (``*`` any run, ``?`` one character) into a matcher set."""
-    compiled = tuple(Wildcard.compile(p, ignore_case=ignore_case) for p in patterns)
-    exact: set[str] = set()
-    prefixes: list[str] = []
-    others: list[Wildcard] = []
-    for wildcard in compiled:
-        segments = wildcard._segments
-        if wildcard._simple and len(segments) == 1:
-            exact.add(segments[0])
-        elif wildcard._simple and not segments[1]:
-            prefixes.append(segments[0])
-        else:
-            others.append(wildcard)
-    return WildcardSet(
-        compiled,
-        anything="*" in patterns,
-        ignore_case=ignore_case,
-        _exact=frozenset(exact),
-        _prefixes=tuple(prefixes),
-        _others=tuple(others),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +80,8 @@ class ConditionTest:
         operator: the operator as written, e.g. ``ForAnyValue:StringLike``.
         key: the condition key, lower-cased (key names are case-insensitive in IAM).
         key_display: the condition key as written in the policy (for audit reasons).
-        kind: ``equals``, ``equals_ic``, ``like``, ``bool`` or ``null``.
+        kind: ``equals``, ``equals_ic``, ``like``, ``bool``, ``null``, ``arn``, or
+            ``num_<ordering>`` / ``date_<ordering>`` (``eq``, ``lt``, ``le``, ``gt``, ``ge``).
         negated: whether the operator is a ``...Not...`` operator.
         if_exists: whether the ``...IfExists`` suffix is present.
         qualifier: ``ForAnyValue``, ``ForAllValues`` or ``None``.
@@ -205,6 +98,8 @@ class ConditionTest:
     values: tuple[str, ...]
     _exact: frozenset[str]
     _patterns: WildcardSet | None
+    _bounds: tuple[Decimal, ...] = ()
+    _arns: tuple[ArnPattern, ...] = ()
 
     def describe(self) -> str:
         """A short text naming the operator and key (never the request's value)."""
@@ -216,8 +111,17 @@ class ConditionTest:
             return value in self._exact
         if self.kind in ("equals_ic", "bool"):
             return value.casefold() in self._exact
-        # kind == "like": parse always compiles the patterns.
-        return self._patterns is not None and self._patterns.matches(value)
+        if self.kind == "like":  # parse always compiles the patterns
+            return self._patterns is not None and self._patterns.matches(value)
+        if self.kind == "arn":
+            return any(pattern.matches(value) for pattern in self._arns)
+        # Numeric* / Date*: the request value <ordering> at least one policy value.
+        value_type, _, ordering = self.kind.partition("_")
+        parsed = _PARSERS[value_type][0](value)
+        if parsed is None:
+            return False  # not a number / a date: no match (see _policy_typed)
+        compare = ORDERINGS[ordering]
+        return any(compare(parsed, bound) for bound in self._bounds)
 
     def holds(self, context: Mapping[str, tuple[str, ...]]) -> bool:
         """Evaluate against a normalized context (see :func:`normalize_context`)."""
@@ -333,6 +237,19 @@ def parse_conditions(
                 )
             exact: frozenset[str] = frozenset()
             patterns: WildcardSet | None = None
+            bounds: tuple[Decimal, ...] = ()
+            arns: tuple[ArnPattern, ...] = ()
+            value_type = kind.partition("_")[0]
+            if value_type in _PARSERS:
+                parse, wanted = _PARSERS[value_type]
+                parsed = [parse(value) for value in values]
+                if any(bound is None for bound in parsed):
+                    raise _malformed(
+                        f"{where}: condition {operator} on {key!r} needs {wanted} as its value"
+                    )
+                bounds = tuple(bound for bound in parsed if bound is not None)
+            elif kind == "arn":
+                arns = tuple(ArnPattern.compile(value) for value in values)
             if kind == "equals":
                 exact = frozenset(values)
             elif kind in ("equals_ic", "bool"):
@@ -354,6 +271,8 @@ def parse_conditions(
                     values=values,
                     _exact=exact,
                     _patterns=patterns,
+                    _bounds=bounds,
+                    _arns=arns,
                 )
             )
     return tuple(tests)

@@ -12,12 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from enclave_kms._policy_conditions import (
-    ConditionTest,
-    WildcardSet,
-    compile_wildcards,
-    parse_conditions,
-)
+from enclave_kms._policy_conditions import ConditionTest, parse_conditions
+from enclave_kms._policy_wildcards import WildcardSet, compile_wildcards
 from enclave_kms.errors import LimitExceededException, MalformedPolicyDocumentException
 
 __all__ = ["RequestIdentity", "Statement", "parse_document", "request_identity"]

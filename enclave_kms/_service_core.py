@@ -21,7 +21,7 @@ else reads the key straight from the store.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from enclave_kms import _ciphertext
 from enclave_kms._keyids import parse_key_id
@@ -264,6 +264,9 @@ class ServiceCore(ServiceBase):
         if policy.has_conditions:
             context["kms:CallerAccount"] = op.caller.account_id
             context["aws:PrincipalArn"] = op.caller.principal_arn
+            # The request's time, for Date* operators (IAM global keys; whole seconds, UTC).
+            context["aws:CurrentTime"] = op.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            context["aws:EpochTime"] = str(int(op.time.timestamp()))
             context["kms:KeySpec"] = key.key_spec
             context["kms:KeyUsage"] = key.key_usage
             context["kms:KeyOrigin"] = "AWS_KMS"  # no imported or external key material here

@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-
 import pytest
+from policy_support import ACCOUNT, Context, allowed
 
-from enclave_kms.policy import AuthorizationRequest, KeyPolicy, evaluate
-
-ACCOUNT = "111122223333"
-KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-Context = Mapping[str, str | Sequence[str] | bool]
-
-
-def _allowed(condition: Mapping[str, object], context: Context, effect: str = "Allow") -> bool:
-    statement = {
-        "Sid": "Cond",
-        "Effect": effect,
-        "Principal": {"AWS": "*"},
-        "Action": "kms:Decrypt",
-        "Resource": "*",
-        "Condition": condition,
-    }
-    policy = KeyPolicy.parse(json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
-    request = AuthorizationRequest(
-        principal_arn=f"arn:aws:iam::{ACCOUNT}:user/alice",
-        account_id=ACCOUNT,
-        action="kms:Decrypt",
-        resource_arn=KEY_ARN,
-        context=context,
-    )
-    return evaluate(policy, request).allowed
+_allowed = allowed
 
 
 K = "kms:EncryptionContext:dept"

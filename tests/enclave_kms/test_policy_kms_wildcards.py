@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enclave_kms._policy_conditions import Wildcard, compile_wildcards
+from enclave_kms._policy_wildcards import Wildcard, compile_wildcards
 
 
 def _reference(pattern: str, text: str, ignore_case: bool) -> bool:
