@@ -30,9 +30,10 @@ Condition keys the service supplies in ``context``: ``kms:RecipientAttestation:I
 ``kms:EncryptionContextKeys`` (multi-valued), ``kms:SigningAlgorithm`` and ``kms:MessageType``
 (Sign, Verify; the message type is ``RAW`` when the request leaves it out), ``kms:MacAlgorithm``
 (GenerateMac, VerifyMac), ``kms:CallerAccount``, ``aws:PrincipalArn``,
-``aws:PrincipalAccount``, ``aws:CurrentTime`` and ``aws:EpochTime``. Key names compare case-insensitively (IAM); that includes the ``<key>``
-part of ``kms:EncryptionContext:<key>`` (KMS documents the condition key as case-insensitive);
-use ``kms:EncryptionContextKeys`` with ``StringEquals`` to require an exact key spelling.
+``aws:PrincipalAccount``, ``aws:CurrentTime`` and ``aws:EpochTime``. Key names compare
+case-insensitively (IAM); that includes the ``<key>`` part of ``kms:EncryptionContext:<key>``
+(KMS documents the condition key as case-insensitive); use ``kms:EncryptionContextKeys`` with
+``StringEquals`` to require an exact key spelling.
 ``kms:CallerAccount``, ``aws:PrincipalAccount`` and ``aws:PrincipalArn`` are filled in from the
 request when the context does not carry them.
 
