@@ -111,7 +111,9 @@ class ChainValidator:
 
     def lookup(self, leaf: bytes, bundle: Sequence[bytes], at: datetime) -> ValidatedChain | None:
         """The cached validation of this exact ``leaf`` and ``bundle`` if it holds at ``at``."""
-        key = _cache_key(leaf, bundle)
+        return self._cached(_cache_key(leaf, bundle), at)
+
+    def _cached(self, key: bytes, at: datetime) -> ValidatedChain | None:
         with self._lock:
             hit = self._cache.get(key)
             if hit is None or not hit.holds_at(at):
@@ -127,11 +129,11 @@ class ChainValidator:
             CertificateExpiredError: a certificate is not valid at ``at``.
             CertificateChainError: no valid path to a trusted root exists.
         """
-        hit = self.lookup(leaf, bundle, at)
+        key = _cache_key(leaf, bundle)
+        hit = self._cached(key, at)
         if hit is not None:
             return hit
         result = self._validate(leaf, bundle, at)
-        key = _cache_key(leaf, bundle)
         if self._cache_size:
             with self._lock:
                 self._cache[key] = result

@@ -49,23 +49,20 @@ _BASE_OPERATORS: dict[str, tuple[str, str, bool]] = {
     "arnnotequals": ("ArnNotEquals", "arn", True),
     "arnlike": ("ArnLike", "arn", False),
     "arnnotlike": ("ArnNotLike", "arn", True),
+    # Numeric* and Date*: kind "<type>_<ordering>" (see _policy_typed.ORDERINGS).
+    "numericequals": ("NumericEquals", "num_eq", False),
+    "numericnotequals": ("NumericNotEquals", "num_eq", True),
+    "numericlessthan": ("NumericLessThan", "num_lt", False),
+    "numericlessthanequals": ("NumericLessThanEquals", "num_le", False),
+    "numericgreaterthan": ("NumericGreaterThan", "num_gt", False),
+    "numericgreaterthanequals": ("NumericGreaterThanEquals", "num_ge", False),
+    "dateequals": ("DateEquals", "date_eq", False),
+    "datenotequals": ("DateNotEquals", "date_eq", True),
+    "datelessthan": ("DateLessThan", "date_lt", False),
+    "datelessthanequals": ("DateLessThanEquals", "date_le", False),
+    "dategreaterthan": ("DateGreaterThan", "date_gt", False),
+    "dategreaterthanequals": ("DateGreaterThanEquals", "date_ge", False),
 }
-# Numeric* and Date*: kind "<type>_<ordering>" (see _policy_typed.ORDERINGS).
-for _type, _title in (("num", "Numeric"), ("date", "Date")):
-    _BASE_OPERATORS.update(
-        {
-            f"{_title.lower()}equals": (f"{_title}Equals", f"{_type}_eq", False),
-            f"{_title.lower()}notequals": (f"{_title}NotEquals", f"{_type}_eq", True),
-            f"{_title.lower()}lessthan": (f"{_title}LessThan", f"{_type}_lt", False),
-            f"{_title.lower()}lessthanequals": (f"{_title}LessThanEquals", f"{_type}_le", False),
-            f"{_title.lower()}greaterthan": (f"{_title}GreaterThan", f"{_type}_gt", False),
-            f"{_title.lower()}greaterthanequals": (
-                f"{_title}GreaterThanEquals",
-                f"{_type}_ge",
-                False,
-            ),
-        }
-    )
 _PARSERS = {"num": (parse_number, "a number"), "date": (parse_date, "a date")}
 _IF_EXISTS = "ifexists"
 _QUALIFIERS = {"foranyvalue": "ForAnyValue", "forallvalues": "ForAllValues"}
