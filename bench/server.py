@@ -11,11 +11,12 @@ Everything runs on loopback, each server in its own process, driven by one clien
 - boto3 clients for GenerateDataKey on both (what an application actually sees).
 
 The client is pinned to one core and each server to another (on machines with two or more).
-Loops are bounded by count (``--requests``). Prints ops/s, p50 and p99 latency and the ratios the
-project targets: ours/moto ≥ 4 (GenerateDataKey), ours-with-Recipient/moto-plain ≥ 2, and
-ours/no-op ≥ 0.6.
+Loops are bounded by count (``--requests``); the raw rows are interleaved in ``--rounds``
+slices, so load from elsewhere on the machine falls on every row of a ratio alike. Prints
+ops/s, p50 and p99 latency and the ratios the project targets: ours/moto ≥ 4
+(GenerateDataKey), ours-with-Recipient/moto-plain ≥ 2, and ours/no-op ≥ 0.6.
 
-    .venv/bin/python bench/server.py [--requests 2000] [--profile out.prof]
+    .venv/bin/python bench/server.py [--requests 2000] [--rounds 20] [--profile out.prof]
 
 ``--profile`` runs our server under cProfile and writes the stats file when it stops.
 """
@@ -40,6 +41,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,26 +129,52 @@ def call(port: int, target: str, body: dict[str, object]) -> dict[str, object]:
     return dict(data)
 
 
-def raw_loop(
-    port: int, target: str, body: Mapping[str, object] | Sequence[Mapping[str, object]], n: int
-) -> list[float]:
-    """Time n keep-alive requests; signing happens before the clock starts.
+@dataclass(frozen=True)
+class RawRow:
+    """One measured row: ``n`` requests to ``port`` (one body for all, or one per request)."""
 
-    ``body`` is one body for every request, or a sequence of n bodies sent in order.
+    port: int
+    target: str
+    body: Mapping[str, object] | Sequence[Mapping[str, object]]
+
+
+def raw_rows(rows: Mapping[str, RawRow], n: int, rounds: int) -> dict[str, list[float]]:
+    """Latencies of n keep-alive requests per row, the rows interleaved in ``rounds`` slices.
+
+    Every row gets its own connection. Each round sends each row its next n/rounds requests, so
+    a burst of load from elsewhere on the machine falls on every row alike and the ratios between
+    rows stay put (run one row after the other, a ratio moved by 20% or more with the machine's
+    load). A round's requests are signed just before it, outside the timing, so a long run
+    stays inside SigV4's five-minute window.
     """
-    bodies = [body] * n if isinstance(body, Mapping) else list(body)[:n]
-    prepared = [signed(port, target, b) for b in bodies]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    times = []
-    for raw, headers in prepared:
-        t0 = time.perf_counter()
-        conn.request("POST", "/", raw, headers)
-        resp = conn.getresponse()
-        resp.read()
-        times.append(time.perf_counter() - t0)
-        if resp.status != 200:
-            raise RuntimeError(f"{target} on :{port} -> {resp.status}")
-    conn.close()
+    bodies: dict[str, list[Mapping[str, object]]] = {
+        name: [row.body] * n if isinstance(row.body, Mapping) else list(row.body)[:n]
+        for name, row in rows.items()
+    }
+    conns = {name: http.client.HTTPConnection("127.0.0.1", row.port, timeout=30)
+             for name, row in rows.items()}  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    per_round = -(-n // rounds)
+    try:
+        for start in range(0, n, per_round):
+            for name, row in rows.items():
+                conn = conns[name]
+                prepared = [
+                    signed(row.port, row.target, b) for b in bodies[name][start : start + per_round]
+                ]
+                for raw, headers in prepared:
+                    t0 = time.perf_counter()
+                    conn.request("POST", "/", raw, headers)
+                    resp = conn.getresponse()
+                    answer = resp.read()
+                    times[name].append(time.perf_counter() - t0)
+                    if resp.status != 200:
+                        raise RuntimeError(
+                            f"{row.target} on :{row.port} -> {resp.status} {answer[:200]!r}"
+                        )
+    finally:
+        for conn in conns.values():
+            conn.close()
     return times
 
 
@@ -238,6 +266,7 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved slices per row")
     parser.add_argument("--profile", type=Path, help="write our server's cProfile stats here")
     args = parser.parse_args(argv)
     _pin(0, _CLIENT_CPU)
@@ -247,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # One document per request for the "fresh" row (each is verified in full), and the
         # first one reused for the other row, as enclave SDKs reuse theirs for minutes.
-        docs, root = recipient_documents(work, n)
+        docs, root = recipient_documents(work, n + 1)
         creds = work / "credentials.json"
         creds.write_text(
             json.dumps(
@@ -291,38 +320,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "AttestationDocument": base64.b64encode(doc).decode(),
                 }
 
-            for label, port in (("ours", ours), ("moto", moto)):
-                gdk = {"KeyId": keys[port], "KeySpec": "AES_256"}
-                raw_loop(port, "GenerateDataKey", gdk, min(n, 200))  # warm-up
-                results[f"{label} GenerateDataKey (raw)"] = summary(
-                    raw_loop(port, "GenerateDataKey", gdk, n)
-                )
-                results[f"{label} Decrypt (raw)"] = summary(
-                    raw_loop(port, "Decrypt", {"CiphertextBlob": blobs[port]}, n)
-                )
-            results["ours GenerateDataKey+Recipient, fresh doc (raw)"] = summary(
-                raw_loop(
-                    ours,
-                    "GenerateDataKey",
-                    [
-                        {"KeyId": keys[ours], "KeySpec": "AES_256", "Recipient": recipient(d)}
-                        for d in docs
-                    ],
-                    n,
-                )
-            )
             reused = {"KeyId": keys[ours], "KeySpec": "AES_256", "Recipient": recipient(docs[0])}
-            results["ours GenerateDataKey+Recipient, reused doc (raw)"] = summary(
-                raw_loop(ours, "GenerateDataKey", reused, n)
-            )
-            raw_loop(noop, "GenerateDataKey", {}, min(n, 200))
-            results["no-op FastAPI/uvicorn (raw)"] = summary(
-                raw_loop(noop, "GenerateDataKey", {}, n)
-            )
-            raw_loop(shortcut, "GenerateDataKey", {}, min(n, 200))
-            results["no-op, our POST / path (raw)"] = summary(
-                raw_loop(shortcut, "GenerateDataKey", {}, n)
-            )
+            fresh = [
+                {"KeyId": keys[ours], "KeySpec": "AES_256", "Recipient": recipient(d)}
+                for d in docs[1:]
+            ]
+            rows = {
+                "ours GenerateDataKey (raw)": RawRow(
+                    ours, "GenerateDataKey", {"KeyId": keys[ours], "KeySpec": "AES_256"}
+                ),
+                "ours Decrypt (raw)": RawRow(ours, "Decrypt", {"CiphertextBlob": blobs[ours]}),
+                "moto GenerateDataKey (raw)": RawRow(
+                    moto, "GenerateDataKey", {"KeyId": keys[moto], "KeySpec": "AES_256"}
+                ),
+                "moto Decrypt (raw)": RawRow(moto, "Decrypt", {"CiphertextBlob": blobs[moto]}),
+                "ours GenerateDataKey+Recipient, fresh doc (raw)": RawRow(
+                    ours, "GenerateDataKey", fresh
+                ),
+                "ours GenerateDataKey+Recipient, reused doc (raw)": RawRow(
+                    ours, "GenerateDataKey", reused
+                ),
+                "no-op FastAPI/uvicorn (raw)": RawRow(noop, "GenerateDataKey", {}),
+                "no-op, our POST / path (raw)": RawRow(shortcut, "GenerateDataKey", {}),
+            }
+            # Warm-up (first requests, imports, caches), then the measured, interleaved rounds.
+            raw_rows({k: r for k, r in rows.items() if isinstance(r.body, Mapping)}, min(n, 200), 1)
+            for name, latencies in raw_rows(rows, n, args.rounds).items():
+                results[name] = summary(latencies)
             for label, port in (("ours", ours), ("moto", moto)):
                 key = keys[port]
                 results[f"{label} GenerateDataKey (boto3)"] = summary(
@@ -337,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; {n} sequential requests per row, loopback"
+        f"Python {platform.python_version()}; {n} sequential requests per row, loopback, "
+        f"rows interleaved in {args.rounds} rounds"
     )
     print(f"{'measurement':<48} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in results.items():
