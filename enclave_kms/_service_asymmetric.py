@@ -157,7 +157,6 @@ class AsymmetricOperations(ServiceCore):
             op.note_context(encryption_context)
             key = self._resolve(op, key_id, allow_alias=True)
             self._require_symmetric_encrypt_key(key)
-            self._require_enabled(key)
             self._verify_recipient(op, recipient)
             self._authorize(
                 op,
@@ -169,6 +168,7 @@ class AsymmetricOperations(ServiceCore):
                     "kms:DataKeyPairSpec": key_pair_spec,
                 },
             )
+            self._require_enabled(key)
             self._finish_dry_run(op, dry_run)
             private, public = generate_data_key_pair(key_pair_spec)
             sealed = self._seal(key, private, encryption_context)
@@ -272,6 +272,10 @@ class AsymmetricOperations(ServiceCore):
                 raise InvalidKeyUsageException(
                     f"{self._arn(key.key_id)} key usage is {key.key_usage}, not KEY_AGREEMENT."
                 )
+            self._verify_recipient(op, request.recipient)
+            self._authorize(
+                op, key, "DeriveSharedSecret", conditions={"kms:KeyAgreementAlgorithm": "ECDH"}
+            )
             self._require_enabled(key)
             private = self._private_key(key)
             assert isinstance(private, ec.EllipticCurvePrivateKey)  # noqa: S101
@@ -285,10 +289,6 @@ class AsymmetricOperations(ServiceCore):
                 raise ValidationException(
                     f"PublicKey must be a DER SubjectPublicKeyInfo on the curve of {key.key_spec}."
                 )
-            self._verify_recipient(op, request.recipient)
-            self._authorize(
-                op, key, "DeriveSharedSecret", conditions={"kms:KeyAgreementAlgorithm": "ECDH"}
-            )
             self._finish_dry_run(op, request.dry_run)
             secret = bytearray(private.exchange(ec.ECDH(), peer))
             try:

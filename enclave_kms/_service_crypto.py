@@ -99,7 +99,6 @@ class CryptoOperations(DecryptOperations):
         op.note_context(context)
         key = self._encryption_key(op, key_id)
         self._require_symmetric_encrypt_key(key)
-        self._require_enabled(key)
         self._verify_recipient(op, recipient)
         # Data keys are encrypted with the symmetric algorithm (AWS: kms:EncryptionAlgorithm).
         self._authorize(
@@ -109,6 +108,7 @@ class CryptoOperations(DecryptOperations):
             encryption_context=context,
             conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
         )
+        self._require_enabled(key)
         self._finish_dry_run(op, dry_run)
         size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
         data_key = bytearray(self._randbytes(size))
@@ -213,7 +213,6 @@ class CryptoOperations(DecryptOperations):
                     raise ValidationException(
                         "EncryptionContext is not supported with asymmetric KMS keys."
                     )
-            self._require_enabled(key)
             self._authorize(
                 op,
                 key,
@@ -221,6 +220,7 @@ class CryptoOperations(DecryptOperations):
                 encryption_context=context,
                 conditions={"kms:EncryptionAlgorithm": algorithm},
             )
+            self._require_enabled(key)
             self._finish_dry_run(op, request.dry_run)
             if key.key_spec == SYMMETRIC:
                 blob = self._seal(key, request.plaintext, context)

@@ -173,7 +173,6 @@ class DecryptOperations(AsymmetricOperations):
             op.note_context(context)
             blob = None if ignore_blob else r.ciphertext_blob
             key, version = self._find_decrypt_key(op, blob, r.key_id)
-            self._require_enabled(key)
             self._verify_recipient(op, r.recipient)
             self._authorize(
                 op,
@@ -182,6 +181,7 @@ class DecryptOperations(AsymmetricOperations):
                 encryption_context=context,
                 conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
             )
+            self._require_enabled(key)
             if blob is None:
                 self._finish_dry_run(op, True)
             assert blob is not None  # noqa: S101
@@ -237,7 +237,6 @@ class DecryptOperations(AsymmetricOperations):
             dst = self._encryption_key(op, r.destination_key_id)
             # kms:ReEncryptOnSameKey, offered to both permissions: one key on both sides.
             same_key = "true" if dst.key_id == src.key_id else "false"
-            self._require_enabled(src)
             self._authorize(
                 op,
                 src,
@@ -248,11 +247,11 @@ class DecryptOperations(AsymmetricOperations):
                     "kms:ReEncryptOnSameKey": same_key,
                 },
             )
+            self._require_enabled(src)
             if dst.key_spec != SYMMETRIC:
                 raise UnsupportedOperationException(
                     "ReEncrypt to an asymmetric key is not supported by this service."
                 )
-            self._require_enabled(dst)
             self._authorize(
                 op,
                 dst,
@@ -263,6 +262,7 @@ class DecryptOperations(AsymmetricOperations):
                     "kms:ReEncryptOnSameKey": same_key,
                 },
             )
+            self._require_enabled(dst)
             plaintext, src_alg = self._open(
                 src, version, r.ciphertext_blob, src_ctx, r.source_encryption_algorithm
             )

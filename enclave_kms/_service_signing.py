@@ -179,13 +179,13 @@ class SigningOperations(AsymmetricOperations):
             )
         if message_type == "DIGEST" and len(message) != _hash(algorithm).digest_size:
             raise ValidationException(f"Digest is invalid length for algorithm {algorithm}.")
-        self._require_enabled(key)
         self._authorize(
             op,
             key,
             op.operation,
             conditions={"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
         )
+        self._require_enabled(key)
         self._finish_dry_run(op, dry_run)
         return key
 
@@ -303,8 +303,8 @@ class SigningOperations(AsymmetricOperations):
             raise InvalidKeyUsageException(
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
             )
-        self._require_enabled(key)
         self._authorize(op, key, op.operation, conditions={"kms:MacAlgorithm": algorithm})
+        self._require_enabled(key)
         self._finish_dry_run(op, dry_run)
         return key
 
