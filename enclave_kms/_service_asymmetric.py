@@ -111,8 +111,7 @@ class AsymmetricOperations(ServiceCore):
             checks.raise_if_any()
             assert request.key_id is not None  # noqa: S101
             key = self._resolve(op, request.key_id, allow_alias=True)
-            self._authorize(op, key, "GetPublicKey")
-            self._require_enabled(key)
+            self._authorize_use(op, key, "GetPublicKey")
             info = KEY_SPECS.get(key.key_spec)
             if info is None or (info.rsa_bits is None and info.curve is None):
                 raise UnsupportedOperationException(
@@ -158,7 +157,7 @@ class AsymmetricOperations(ServiceCore):
             key = self._resolve(op, key_id, allow_alias=True)
             self._require_symmetric_encrypt_key(key)
             self._verify_recipient(op, recipient)
-            self._authorize(
+            self._authorize_use(
                 op,
                 key,
                 operation,
@@ -168,7 +167,6 @@ class AsymmetricOperations(ServiceCore):
                     "kms:DataKeyPairSpec": key_pair_spec,
                 },
             )
-            self._require_enabled(key)
             self._finish_dry_run(op, dry_run)
             private, public = generate_data_key_pair(key_pair_spec)
             sealed = self._seal(key, private, encryption_context)
@@ -273,10 +271,9 @@ class AsymmetricOperations(ServiceCore):
                     f"{self._arn(key.key_id)} key usage is {key.key_usage}, not KEY_AGREEMENT."
                 )
             self._verify_recipient(op, request.recipient)
-            self._authorize(
+            self._authorize_use(
                 op, key, "DeriveSharedSecret", conditions={"kms:KeyAgreementAlgorithm": "ECDH"}
             )
-            self._require_enabled(key)
             private = self._private_key(key)
             assert isinstance(private, ec.EllipticCurvePrivateKey)  # noqa: S101
             try:

@@ -292,6 +292,26 @@ class ServiceCore(ServiceBase):
             ),
         )
 
+    def _authorize_use(
+        self,
+        op: OpContext,
+        key: KeyRecord,
+        action: str,
+        *,
+        encryption_context: Mapping[str, str] | None = None,
+        conditions: Mapping[str, str] | None = None,
+    ) -> None:
+        """:meth:`_authorize` a use of ``key``, then require it Enabled (in that order).
+
+        The policy is decided first so that a principal it refuses gets AccessDeniedException
+        whatever the key's state: it must not learn that a key was disabled or scheduled for
+        deletion. Only an admitted caller is told DisabledException / KMSInvalidStateException.
+        """
+        self._authorize(
+            op, key, action, encryption_context=encryption_context, conditions=conditions
+        )
+        self._require_enabled(key)
+
     # --- recipient ----------------------------------------------------------------------------
 
     def _verify_recipient(self, op: OpContext, recipient: RecipientInfo | None) -> None:

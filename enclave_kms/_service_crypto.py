@@ -101,14 +101,13 @@ class CryptoOperations(DecryptOperations):
         self._require_symmetric_encrypt_key(key)
         self._verify_recipient(op, recipient)
         # Data keys are encrypted with the symmetric algorithm (AWS: kms:EncryptionAlgorithm).
-        self._authorize(
+        self._authorize_use(
             op,
             key,
             op.operation,
             encryption_context=context,
             conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
         )
-        self._require_enabled(key)
         self._finish_dry_run(op, dry_run)
         size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
         data_key = bytearray(self._randbytes(size))
@@ -213,14 +212,13 @@ class CryptoOperations(DecryptOperations):
                     raise ValidationException(
                         "EncryptionContext is not supported with asymmetric KMS keys."
                     )
-            self._authorize(
+            self._authorize_use(
                 op,
                 key,
                 "Encrypt",
                 encryption_context=context,
                 conditions={"kms:EncryptionAlgorithm": algorithm},
             )
-            self._require_enabled(key)
             self._finish_dry_run(op, request.dry_run)
             if key.key_spec == SYMMETRIC:
                 blob = self._seal(key, request.plaintext, context)

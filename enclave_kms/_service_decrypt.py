@@ -174,14 +174,13 @@ class DecryptOperations(AsymmetricOperations):
             blob = None if ignore_blob else r.ciphertext_blob
             key, version = self._find_decrypt_key(op, blob, r.key_id)
             self._verify_recipient(op, r.recipient)
-            self._authorize(
+            self._authorize_use(
                 op,
                 key,
                 "Decrypt",
                 encryption_context=context,
                 conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
             )
-            self._require_enabled(key)
             if blob is None:
                 self._finish_dry_run(op, True)
             assert blob is not None  # noqa: S101
@@ -237,7 +236,7 @@ class DecryptOperations(AsymmetricOperations):
             dst = self._encryption_key(op, r.destination_key_id)
             # kms:ReEncryptOnSameKey, offered to both permissions: one key on both sides.
             same_key = "true" if dst.key_id == src.key_id else "false"
-            self._authorize(
+            self._authorize_use(
                 op,
                 src,
                 "ReEncryptFrom",
@@ -247,12 +246,11 @@ class DecryptOperations(AsymmetricOperations):
                     "kms:ReEncryptOnSameKey": same_key,
                 },
             )
-            self._require_enabled(src)
             if dst.key_spec != SYMMETRIC:
                 raise UnsupportedOperationException(
                     "ReEncrypt to an asymmetric key is not supported by this service."
                 )
-            self._authorize(
+            self._authorize_use(
                 op,
                 dst,
                 "ReEncryptTo",
@@ -262,7 +260,6 @@ class DecryptOperations(AsymmetricOperations):
                     "kms:ReEncryptOnSameKey": same_key,
                 },
             )
-            self._require_enabled(dst)
             plaintext, src_alg = self._open(
                 src, version, r.ciphertext_blob, src_ctx, r.source_encryption_algorithm
             )

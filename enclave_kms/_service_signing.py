@@ -179,13 +179,12 @@ class SigningOperations(AsymmetricOperations):
             )
         if message_type == "DIGEST" and len(message) != _hash(algorithm).digest_size:
             raise ValidationException(f"Digest is invalid length for algorithm {algorithm}.")
-        self._authorize(
+        self._authorize_use(
             op,
             key,
             op.operation,
             conditions={"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
         )
-        self._require_enabled(key)
         self._finish_dry_run(op, dry_run)
         return key
 
@@ -303,8 +302,7 @@ class SigningOperations(AsymmetricOperations):
             raise InvalidKeyUsageException(
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
             )
-        self._authorize(op, key, op.operation, conditions={"kms:MacAlgorithm": algorithm})
-        self._require_enabled(key)
+        self._authorize_use(op, key, op.operation, conditions={"kms:MacAlgorithm": algorithm})
         self._finish_dry_run(op, dry_run)
         return key
 
