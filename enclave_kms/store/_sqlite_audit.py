@@ -21,17 +21,16 @@ from datetime import datetime
 
 from enclave_kms.audit import AuditRecord, json_array
 from enclave_kms.store._interface import KeyRecord
+from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
 
 __all__ = ["SqliteAudit"]
 
-_INSERT_INTO_AUDIT = (
-    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
-    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
-)
-_AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_AUDIT_INSERT_GUARDED = _INSERT_INTO_AUDIT + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE "
+# indexed = 0: the record enters the audit indexes with the next batch (_sqlite_audit_index).
+_INSERT_INTO_AUDIT = f"INSERT INTO audit ({AUDIT_FIELDS}, indexed) "
+_AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+_AUDIT_INSERT_GUARDED = _INSERT_INTO_AUDIT + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,0 WHERE "
 # The key's state, policy and current version: what a cryptographic decision rests on.
 _KEY_UNCHANGED = (
     "EXISTS (SELECT 1 FROM keys WHERE key_id=? AND key_state=? AND current_version=? AND policy=?)"
@@ -79,33 +78,29 @@ class SqliteAudit(SqliteBase):
         self, *, since: datetime | None, key_arn: str | None, limit: int
     ) -> Sequence[AuditRecord]:
         """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
-        sql = (
-            "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, "
-            "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, "
-            "dry_run FROM audit WHERE time >= ?"
-        )
-        args: list[object] = [ts(since) if since is not None else 0]
+        sql = audit_query(since=since is not None, key=key_arn is not None)
+        filters: list[object] = []
+        if since is not None:
+            filters.append(ts(since))
         if key_arn is not None:
-            sql += " AND key_arn = ?"
-            args.append(key_arn)
-        sql += " ORDER BY seq LIMIT ?"
-        args.append(limit)
+            filters.append(key_arn)
+        args = [*filters, *filters, limit] if filters else [limit]
         rows = self._read(lambda db: db.execute(sql, args).fetchall())
         return [
             AuditRecord(
-                time=dt_req(r[0]),
-                operation=r[1],
-                outcome=r[2],
-                principal_arn=r[3],
-                caller_account=r[4],
-                key_arn=r[5],
-                access_key_id=r[6],
-                encryption_context_keys=tuple(json.loads(r[7])),
-                attestation_module_id=r[8],
-                attestation_image_digest=r[9],
-                attestation_pcrs=tuple(json.loads(r[10])),
-                deny_reason=r[11],
-                dry_run=bool(r[12]),
+                time=dt_req(r[1]),
+                operation=r[2],
+                outcome=r[3],
+                principal_arn=r[4],
+                caller_account=r[5],
+                key_arn=r[6],
+                access_key_id=r[7],
+                encryption_context_keys=tuple(json.loads(r[8])),
+                attestation_module_id=r[9],
+                attestation_image_digest=r[10],
+                attestation_pcrs=tuple(json.loads(r[11])),
+                deny_reason=r[12],
+                dry_run=bool(r[13]),
             )
             for r in rows
         ]

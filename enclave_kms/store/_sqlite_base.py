@@ -32,11 +32,16 @@ from enclave_kms.store._interface import (
     StoreError,
     UnsealedRecordsError,
 )
-from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, AUDIT_INDEXES, DUPLICATE_ERRORS, SCHEMA
+from enclave_kms.store._sqlite_audit_index import (
+    create_audit_indexes,
+    index_pending_audit,
+    upgrade_audit_to_v4,
+)
+from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, DUPLICATE_ERRORS, SCHEMA
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _T = TypeVar("_T")
 
 
@@ -44,9 +49,10 @@ _CHECKPOINT_INTERVAL = 0.25  # seconds between background WAL checkpoints
 _WAL_RESTART_SIZE = 8 * 1024 * 1024  # past this, make the WAL start over (see _checkpoint_loop)
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
 _CHECKPOINT_BUSY_TIMEOUT = 0.05  # seconds a RESTART may wait for readers while writers wait
-# The backstop when the checkpoint thread cannot keep up (starved of CPU, or of the writer lock
-# by a tight write loop): every _WAL_CHECK_EVERY audit writes, a writer looks at the WAL, and
-# past _WAL_FORCE_SIZE it restarts the WAL itself, with the locks it already holds.
+# Every _WAL_CHECK_EVERY audit writes, a writer brings the audit indexes up to date (see
+# _sqlite_audit_index) and looks at the WAL: the backstop when the checkpoint thread cannot keep
+# up (starved of CPU, or of the writer lock by a tight write loop). Past _WAL_FORCE_SIZE it
+# restarts the WAL itself, with the locks it already holds.
 _WAL_CHECK_EVERY = 256
 _WAL_FORCE_SIZE = 64 * 1024 * 1024
 
@@ -61,8 +67,8 @@ def _upgrade_from_v1(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO audit_v2 SELECT * FROM audit ORDER BY seq")
     db.execute("DROP TABLE audit")  # its indexes and sqlite_sequence row go with it
     db.execute("ALTER TABLE audit_v2 RENAME TO audit")
-    for statement in AUDIT_INDEXES.strip().splitlines():
-        db.execute(statement)
+    db.execute("CREATE INDEX audit_by_time ON audit (time)")  # as version 2 had them
+    db.execute("CREATE INDEX audit_by_key ON audit (key_arn, time)")
     db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
 
 
@@ -160,14 +166,17 @@ class SqliteBase:
             row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) in (1, 2):
+                create_audit_indexes(db)
+            elif int(row[0]) in (1, 2, 3):
                 if int(row[0]) == 1:
                     _upgrade_from_v1(db)
-                _upgrade_from_v2(db)
+                if int(row[0]) <= 2:
+                    _upgrade_from_v2(db)
+                upgrade_audit_to_v4(db)
             elif int(row[0]) != SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.path} has schema version {row[0]}; this build reads versions 1 "
-                    f"and 2 (upgraded when opened) and {SCHEMA_VERSION}"
+                    f"to 3 (upgraded when opened) and {SCHEMA_VERSION}"
                 )
             # Files created before the counter existed get it here, with no other change.
             db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")
@@ -262,6 +271,7 @@ class SqliteBase:
                 self._writes_unchecked += 1
                 if self._writes_unchecked >= _WAL_CHECK_EVERY:
                     self._writes_unchecked = 0
+                    index_pending_audit(conn)
                     self._restart_wal_if_huge(conn)
                 return count
             except sqlite3.Error as exc:

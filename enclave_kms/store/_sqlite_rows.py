@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from enclave_kms.store._interface import KeyRecord
+from enclave_kms.store._sqlite_audit_index import AUDIT_INDEXED_COLUMN
 
 __all__ = [
     "ALIAS_SELECT",
     "AUDIT_COLUMNS",
-    "AUDIT_INDEXES",
     "DUPLICATE_ERRORS",
     "KEY_SELECT",
     "KEY_WITH_MATERIAL",
@@ -24,16 +24,13 @@ __all__ = [
 
 # Audit rows are only ever appended, never deleted, so the rowid alias ``seq`` (largest + 1)
 # already grows strictly; AUTOINCREMENT (schema version 1) added a write to sqlite_sequence,
-# about 6 us, to every audit insert.
+# about 6 us, to every audit insert. These are the columns of schema versions 2 and 3; version 4
+# adds AUDIT_INDEXED_COLUMN (see _sqlite_audit_index), and creates the audit indexes itself.
 AUDIT_COLUMNS = """
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, operation TEXT NOT NULL,
     outcome TEXT NOT NULL, principal_arn TEXT NOT NULL, caller_account TEXT NOT NULL,
     key_arn TEXT, access_key_id TEXT, ec_keys TEXT NOT NULL, att_module_id TEXT,
     att_image_digest TEXT, att_pcrs TEXT NOT NULL, deny_reason TEXT, dry_run INTEGER NOT NULL
-"""
-AUDIT_INDEXES = """
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time);
-CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key_arn, time);
 """
 
 SCHEMA = f"""
@@ -60,8 +57,8 @@ CREATE TABLE IF NOT EXISTS tags (
     key_id TEXT NOT NULL, tag_key TEXT NOT NULL, tag_value TEXT NOT NULL,
     PRIMARY KEY (key_id, tag_key)
 );
-CREATE TABLE IF NOT EXISTS audit ({AUDIT_COLUMNS});
-{AUDIT_INDEXES}"""
+CREATE TABLE IF NOT EXISTS audit ({AUDIT_COLUMNS}, {AUDIT_INDEXED_COLUMN});
+"""
 
 KEY_SELECT = (
     "SELECT key_id, creation_date, key_state, description, key_usage, key_spec, policy, "

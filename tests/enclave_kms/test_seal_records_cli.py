@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT
 
 from enclave_kms import cli
 from enclave_kms.model import Caller, CreateKeyRequest
@@ -24,8 +25,9 @@ def _old_store(data_dir: Path) -> str:
     assert meta is not None
     service.close()
     db = sqlite3.connect(data_dir / "enclave-kms.sqlite3", isolation_level=None)
+    db.executescript(V2_WITHOUT_MACS)
+    db.executescript(V3_AUDIT)
     db.executescript(
-        "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
         "UPDATE meta SET value='2' WHERE name='schema_version';"
         "DELETE FROM meta WHERE name='records_sealed';"
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
@@ -219,15 +220,11 @@ def _audit(operation: str, minute: int) -> AuditRecord:
     )
 
 
-# Schema 3 added a MAC column to keys and aliases; without it a file is at schema 2.
-_V2_WITHOUT_MACS = "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
-
-
 def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     SqliteStore(path, RootKey(bytes(32))).close()
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript("DROP TABLE audit;" + _V1_AUDIT + _V2_WITHOUT_MACS)
+    db.executescript("DROP TABLE audit;" + _V1_AUDIT + V2_WITHOUT_MACS)
     db.execute("UPDATE meta SET value='1' WHERE name='schema_version'")
     for i, op in enumerate(["Encrypt", "Decrypt", "GenerateDataKey"]):
         db.execute(
@@ -241,16 +238,19 @@ def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) 
 
     store = SqliteStore(path, RootKey(bytes(32)))
     version = store._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("3",)
+    assert version == ("4",)
     (ddl,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name='audit'").fetchone()
     assert "AUTOINCREMENT" not in ddl
-    indexes = {r[1] for r in store._db.execute("PRAGMA index_list(audit)")}
-    assert {"audit_by_time", "audit_by_key"} <= indexes
+    # The upgrade runs on to version 4: partial indexes, holding the three old rows.
+    indexes = {r[1]: r[4] for r in store._db.execute("PRAGMA index_list(audit)")}
+    assert indexes == {"audit_by_time": 1, "audit_by_key": 1}  # 1: partial
+    in_index = "SELECT count(*) FROM audit INDEXED BY audit_by_time WHERE indexed = 1"
+    assert store._db.execute(in_index).fetchone() == (3,)
     store.append_audit(_audit("ReEncrypt", 10))
     rows = store._db.execute("SELECT seq, operation FROM audit ORDER BY seq").fetchall()
     assert rows == [(1, "Encrypt"), (2, "Decrypt"), (3, "GenerateDataKey"), (4, "ReEncrypt")]
     store.close()
-    # Opening again finds version 3 and changes nothing.
+    # Opening again finds version 4 and changes nothing.
     again = SqliteStore(path, RootKey(bytes(32)))
     assert [r.operation for r in again.query_audit(since=None, key_arn=None, limit=10)] == [
         "Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt",
@@ -313,7 +313,7 @@ def test_the_wal_file_stays_bounded_under_steady_writes(
 def _make_pre_integrity(path: Path) -> None:
     """Make the file look as a version without record integrity left it."""
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(_V2_WITHOUT_MACS)
+    db.executescript(V2_WITHOUT_MACS + V3_AUDIT)
     db.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
     db.execute("DELETE FROM meta WHERE name='records_sealed'")
     db.close()
@@ -331,7 +331,7 @@ def test_a_version_2_file_opens_only_after_an_operator_seals_it(tmp_path: Path) 
         SqliteStore(path, RootKey(bytes(32)))
     sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
     version = sealer._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("3",)  # the schema upgrade itself went through
+    assert version == ("4",)  # the schema upgrade itself went through
     listed = sealer.seal_existing_records(confirm=None)
     assert [(k["key_id"], k["key_state"], k["policy"]) for k in listed.keys] == [
         ("k1", "Enabled", "{}")

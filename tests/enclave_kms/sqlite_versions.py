@@ -1,0 +1,12 @@
+"""SQL that turns a new SQLite store file back into what older versions left, for upgrades."""
+
+# Schema 3 added a MAC column to keys and aliases; without it a file is at schema 2.
+V2_WITHOUT_MACS = "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
+
+# Schema 4 made the audit indexes partial, over a new `indexed` column: the audit table as
+# versions 2 and 3 had it.
+V3_AUDIT = """
+DROP INDEX audit_by_time; DROP INDEX audit_by_key; ALTER TABLE audit DROP COLUMN indexed;
+CREATE INDEX audit_by_time ON audit (time); CREATE INDEX audit_by_key ON audit (key_arn, time);
+DELETE FROM meta WHERE name='audit_indexed_through';
+"""
