@@ -134,7 +134,6 @@ class Server:
             if not root_key.exists():
                 root_key.write_bytes(os.urandom(32))
                 root_key.chmod(0o600)
-                root_key.chmod(0o600)
             self.env["ENCLAVE_KMS_STORE_URL"] = store_url
             self.env["ENCLAVE_KMS_ROOT_KEY_FILE"] = str(root_key)
         self.workers = workers

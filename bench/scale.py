@@ -7,12 +7,15 @@ the timed loop). Each process is a few dozen microseconds of Python per request;
 is measured and printed, because on a small machine the client competes with the server for
 the same cores and caps what a second worker can add.
 
-Measured per configuration: GenerateDataKey (AES_256) and Decrypt, each for ``--seconds``.
-Printed: ops/s, p50/p99 latency, errors, the client's and the server's CPU use, and the ratios
-the project targets (2 workers / 1 worker >= 1.6x on 2 cores; PostgreSQL >= 0.7x SQLite).
+Measured per configuration: GenerateDataKey (AES_256) and Decrypt, each for ``--seconds`` in
+all, in ``--rounds`` slices interleaved with the other rows of the same store (the 1-worker
+and 2-worker servers run side by side, one idle while the other is driven), so a burst of
+outside load falls on every row alike. Printed: ops/s, p50/p99 latency, errors, the client's
+and the server's CPU use, and the ratios the project targets (2 workers / 1 worker >= 1.6x on
+2 cores; PostgreSQL >= 0.7x SQLite).
 
-    .venv/bin/python bench/scale.py [--seconds 8] [--clients 2] [--connections 8]
-                                    [--pg-url URL | --no-pg]
+    .venv/bin/python bench/scale.py [--seconds 8] [--rounds 4] [--clients 2]
+                                    [--connections 8] [--pg-url URL | --no-pg]
 
 PostgreSQL: ``--pg-url`` uses an existing database (migrated by this script), otherwise a
 throwaway cluster is started when the server binaries exist. It runs only if
@@ -112,18 +115,32 @@ def _client(
     out.put((latencies, errors, cpu))
 
 
+@dataclass
+class Slice:
+    """One stretch of load on one configuration (raw numbers, merged into a :class:`Run`)."""
+
+    seconds: float
+    latencies: list[float]
+    errors: int
+    client_cpu_s: float
+    server_cpu_s: dict[int, float]  # per server process
+    db_cpu_s: float | None
+    busy_s: float  # CPU seconds of the whole machine
+    connections: list[int]
+
+
 def measure(
-    label: str,
     server: Server,
     requests: list[bytes],
     args: argparse.Namespace,
+    seconds: float,
     db_pid: int | None = None,
-) -> Run:
-    """Drive ``server`` with the shared client load for ``args.seconds`` seconds."""
+) -> Slice:
+    """Drive ``server`` with the shared client load for ``seconds`` seconds."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start = time.time() + 0.3 + 0.02 * args.connections
-    end = start + args.seconds
+    end = start + seconds
     procs = [
         ctx.Process(target=_client, args=(server.port, requests, args.connections, start, end, out))
         for _ in range(args.clients)
@@ -135,33 +152,56 @@ def measure(
     cpu0 = server.cpu_seconds()
     db0 = tree_cpu_seconds(db_pid) if db_pid else 0.0
     busy0 = machine_busy_seconds()
-    time.sleep(min(0.5, args.seconds / 2))
+    time.sleep(min(0.5, seconds / 2))
     spread = server.connections_per_process()
     time.sleep(max(0.0, end - time.time()))
     cpu1 = server.cpu_seconds()
     busy = machine_busy_seconds() - busy0
-    db_cpu = (tree_cpu_seconds(db_pid) - db0) / args.seconds if db_pid else None
-    cores = os.cpu_count() or 1
+    db_cpu = tree_cpu_seconds(db_pid) - db0 if db_pid else None
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join()
-    latencies = sorted(x for r in results for x in r[0])
-    per_process = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in sorted(cpu1)]
-    client_cpu = sum(r[2] for r in results) / args.seconds
-    server_cpu = sum(per_process) / args.seconds
+    return Slice(
+        seconds=seconds,
+        latencies=[x for r in results for x in r[0]],
+        errors=sum(r[1] for r in results),
+        client_cpu_s=sum(r[2] for r in results),
+        server_cpu_s={pid: cpu1[pid] - cpu0.get(pid, 0.0) for pid in sorted(cpu1)},
+        db_cpu_s=db_cpu,
+        busy_s=busy,
+        connections=spread,
+    )
+
+
+def summarize(label: str, slices: list[Slice]) -> Run:
+    """Merge a configuration's slices: rates over their total time, latencies pooled."""
+    seconds = sum(s.seconds for s in slices)
+    latencies = sorted(x for s in slices for x in s.latencies)
+    per_process: dict[int, float] = {}
+    for s in slices:
+        for pid, cpu in s.server_cpu_s.items():
+            per_process[pid] = per_process.get(pid, 0.0) + cpu
+    client_cpu = sum(s.client_cpu_s for s in slices) / seconds
+    server_cpu = sum(per_process.values()) / seconds
+    dbs = [s.db_cpu_s for s in slices if s.db_cpu_s is not None]
+    db_cpu = sum(dbs) / seconds if dbs else None
+    busy = sum(s.busy_s for s in slices) / seconds
+    cores = os.cpu_count() or 1
     return Run(
         label=label,
-        ops_s=len(latencies) / args.seconds,
+        ops_s=len(latencies) / seconds,
         p50_ms=statistics.median(latencies) * 1e3,
         p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
-        errors=sum(r[1] for r in results),
+        errors=sum(s.errors for s in slices),
         client_cpu=client_cpu,
         server_cpu=server_cpu,
         db_cpu=db_cpu,
-        others_cpu=max(0.0, busy / args.seconds - client_cpu - server_cpu - (db_cpu or 0.0)),
-        idle_cpu=max(0.0, cores - busy / args.seconds),
-        server_cpu_per_process=[round(x / args.seconds, 2) for x in per_process if x > 0.05],
-        connections_per_process=spread,
+        others_cpu=max(0.0, busy - client_cpu - server_cpu - (db_cpu or 0.0)),
+        idle_cpu=max(0.0, cores - busy),
+        server_cpu_per_process=[
+            round(x / seconds, 2) for x in per_process.values() if x / seconds > 0.05
+        ],
+        connections_per_process=slices[-1].connections,
     )
 
 
@@ -180,24 +220,37 @@ def _call(server: Server, target: str, body: dict[str, object]) -> dict[str, Any
 def run_store(
     store: str, url: str | None, work: Path, args: argparse.Namespace, db_pid: int | None = None
 ) -> list[Run]:
-    runs = []
-    for workers in (1, 2):
-        with Server(work, workers=workers, store_url=url) as server:
+    """Both servers (1 and 2 workers) up at once, their rows interleaved in ``--rounds``.
+
+    Measured one after the other, the 1-worker and 2-worker rows met whatever else the
+    machine was doing at different times, and the ratio between them moved by +-10% from run
+    to run. Each row is now ``--rounds`` slices taken in turn with the other rows', so a
+    burst of outside load falls on all of them alike. The server not being driven is idle.
+    """
+    rows: list[tuple[str, Server, list[bytes]]] = []
+    with ExitStack() as stack:
+        for workers in (1, 2):
+            server = stack.enter_context(Server(work, workers=workers, store_url=url))
             key = _call(server, "CreateKey", {})["KeyMetadata"]["KeyId"]
             gdk = {"KeyId": key, "KeySpec": "AES_256"}
             blob = _call(server, "GenerateDataKey", gdk)["CiphertextBlob"]
             for target, body in (("GenerateDataKey", gdk), ("Decrypt", {"CiphertextBlob": blob})):
                 requests = [signed_request(server.port, target, body) for _ in range(64)]
-                warm = argparse.Namespace(**{**vars(args), "seconds": 1.0})
-                measure("warm-up", server, requests, warm)
-                label = f"{store} {workers}w {target}"
-                runs.append(measure(label, server, requests, args, db_pid))
-    return runs
+                rows.append((f"{store} {workers}w {target}", server, requests))
+        for _, server, requests in rows:
+            measure(server, requests, args, 1.0)  # warm-up
+        slices: dict[str, list[Slice]] = {label: [] for label, _, _ in rows}
+        for _ in range(args.rounds):
+            for label, server, requests in rows:
+                slice_ = measure(server, requests, args, args.seconds / args.rounds, db_pid)
+                slices[label].append(slice_)
+    return [summarize(label, slices[label]) for label, _, _ in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="per measurement (8)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per row, in all (8)")
+    parser.add_argument("--rounds", type=int, default=4, help="slices per row, interleaved (4)")
     parser.add_argument("--clients", type=int, default=2, help="client processes (2)")
     parser.add_argument("--connections", type=int, default=8, help="sockets per client (8)")
     parser.add_argument("--pg-url", help="an existing PostgreSQL database to use")
@@ -206,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.seconds = max(1.0, min(args.seconds, 120.0))  # bounded loops
     args.clients = max(1, min(args.clients, 16))
     args.connections = max(1, min(args.connections, 64))
+    args.rounds = max(1, min(args.rounds, 32))
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="enclave-kms-scale-"))
@@ -251,7 +305,8 @@ def _report(runs: list[Run], args: argparse.Namespace, load_before: tuple[float,
     )
     print(
         f"load: {args.clients} client processes x {args.connections} keep-alive connections, "
-        f"pre-signed requests, {args.seconds:.0f} s per row, loopback. CPU columns are cores "
+        f"pre-signed requests, {args.seconds:.0f} s per row in {args.rounds} slices interleaved "
+        "with the other rows of its store (both servers up), loopback. CPU columns are cores "
         "busy on average: the client, the server, the PostgreSQL cluster this script started, "
         "everything else on the machine, and idle; ops/CPU-s counts server + database CPU. "
         "Idle cores while requests are queued mean the server waits (locks, I/O), not computes."

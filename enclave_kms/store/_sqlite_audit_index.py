@@ -109,7 +109,7 @@ def _select(since: bool, key: bool) -> str:
     return (
         f"SELECT {fields} FROM audit WHERE indexed = 1{filters} "  # noqa: S608 - constants
         f"UNION ALL SELECT {fields} FROM audit WHERE seq > "
-        f"(SELECT CAST(value AS INTEGER) FROM meta WHERE name = '{_WATERMARK}') "
+        f"COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '{_WATERMARK}'), 0) "
         f"AND indexed = 0{filters} ORDER BY seq LIMIT ?"
     )
 

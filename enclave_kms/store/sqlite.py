@@ -22,6 +22,8 @@
 * ``append_audit_guarded`` (as in the PostgreSQL store) writes an audit record only if the
   key records a cryptographic call decided on are still the committed ones, in one statement
   (:mod:`enclave_kms.store._sqlite_audit`), so the service needs no key read per call.
+* The audit indexes (by time, by key) are brought up to date in batches, not on every insert
+  (:mod:`enclave_kms.store._sqlite_audit_index`); queries see every committed record either way.
 * Behaves like the PostgreSQL store where SQLite alone would differ: an alias or tag written
   for a key that does not exist raises :class:`RecordNotFoundError` (checked inside the write
   transaction, which holds the file's write lock), and only a unique or primary-key violation
