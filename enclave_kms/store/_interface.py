@@ -236,7 +236,10 @@ class Store(Protocol):
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int
     ) -> Sequence[AuditRecord]:
-        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        """Return up to ``limit`` audit records filtered by time and key.
+
+        Oldest first: by time, then in the order they were written.
+        """
 
     # --- cache invalidation -------------------------------------------------------------------
     def change_counter(self) -> int:

@@ -77,14 +77,13 @@ class SqliteAudit(SqliteBase):
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int
     ) -> Sequence[AuditRecord]:
-        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        """Return up to ``limit`` audit records, oldest first (by time, then as written)."""
         sql = audit_query(since=since is not None, key=key_arn is not None)
-        filters: list[object] = []
+        args: dict[str, object] = {"limit": limit}
         if since is not None:
-            filters.append(ts(since))
+            args["since"] = ts(since)
         if key_arn is not None:
-            filters.append(key_arn)
-        args = [*filters, *filters, limit] if filters else [limit]
+            args["key"] = key_arn
         rows = self._read(lambda db: db.execute(sql, args).fetchall())
         return [
             AuditRecord(

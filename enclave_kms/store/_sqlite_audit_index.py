@@ -101,16 +101,16 @@ def index_pending_audit(db: sqlite3.Connection) -> None:
 
 def _select(since: bool, key: bool) -> str:
     fields = f"seq, {AUDIT_FIELDS}"
-    if not since and not key:
-        # Every row matches: the table in seq order, whatever is indexed.
-        return f"SELECT {fields} FROM audit ORDER BY seq LIMIT ?"  # noqa: S608 - constants
-    filters = (" AND time >= ?" if since else "") + (" AND key_arn = ?" if key else "")
-    # The first branch names `indexed = 1` so that SQLite may use the partial indexes.
+    filters = (" AND time >= :since" if since else "") + (" AND key_arn = :key" if key else "")
+    # Oldest first, by time and then seq: the order of audit_by_time (time, rowid) and of
+    # audit_by_key (key_arn, time, rowid), so the first branch reads its rows from an index
+    # in order and stops at the limit. The first branch names `indexed = 1` so that SQLite may
+    # use the partial indexes.
     return (
         f"SELECT {fields} FROM audit WHERE indexed = 1{filters} "  # noqa: S608 - constants
         f"UNION ALL SELECT {fields} FROM audit WHERE seq > "
         f"COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '{_WATERMARK}'), 0) "
-        f"AND indexed = 0{filters} ORDER BY seq LIMIT ?"
+        f"AND indexed = 0{filters} ORDER BY time, seq LIMIT :limit"
     )
 
 
@@ -120,7 +120,6 @@ _SELECTS = {(since, key): _select(since, key) for since in (False, True) for key
 def audit_query(*, since: bool, key: bool) -> str:
     """The SELECT for ``query_audit``: ``seq`` then :data:`AUDIT_FIELDS` of matching rows.
 
-    Parameters, in order: the ``since`` time if ``since`` and the key ARN if ``key``, twice
-    over when either is set, then the limit.
+    Named parameters: ``:since`` (if ``since``), ``:key`` (if ``key``) and ``:limit``.
     """
     return _SELECTS[since, key]

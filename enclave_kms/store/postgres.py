@@ -336,7 +336,7 @@ class PostgresStore(PgKeys):
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int
     ) -> Sequence[AuditRecord]:
-        """Return up to ``limit`` audit records (oldest first) filtered by time and key."""
+        """Return up to ``limit`` audit records, oldest first (by time, then as written)."""
         query = AUDIT_SELECT + " WHERE true"
         args: list[object] = []
         if since is not None:
@@ -345,7 +345,7 @@ class PostgresStore(PgKeys):
         if key_arn is not None:
             query += " AND key_arn = %s"
             args.append(key_arn)
-        query += " ORDER BY seq LIMIT %s"
+        query += " ORDER BY time, seq LIMIT %s"  # oldest first: the indexes' order
         args.append(limit)
         rows = self._read(lambda c: c.execute(query, args).fetchall())
         return [audit_from_row(r) for r in rows]

@@ -315,6 +315,24 @@ def test_audit_append_and_query(store: Store) -> None:
     assert list(store.query_audit(since=None, key_arn=None, limit=1)) == records[:1]
 
 
+def test_audit_queries_are_oldest_first_by_time_then_as_written(store: Store) -> None:
+    # Written out of time order (clocks of several processes, lock waits): both stores
+    # answer by time, equal times in the order written, with and without filters.
+    arn = "arn:aws:kms:eu-west-1:111122223333:key/" + key_id(1)
+    written = [make_audit(5, arn, operation="a"), make_audit(1, arn, operation="b"),
+               make_audit(5, arn, operation="c"), make_audit(3, None, operation="d"),
+               make_audit(0, arn, operation="e")]  # fmt: skip
+    for record in written:
+        store.append_audit(record)
+    ops = [r.operation for r in store.query_audit(since=None, key_arn=None, limit=10)]
+    assert ops == ["e", "b", "d", "a", "c"]
+    since = written[3].time  # second 3
+    ops = [r.operation for r in store.query_audit(since=since, key_arn=arn, limit=10)]
+    assert ops == ["a", "c"]
+    ops = [r.operation for r in store.query_audit(since=since, key_arn=None, limit=2)]
+    assert ops == ["d", "a"]
+
+
 # --- transactions -------------------------------------------------------------------------
 
 
