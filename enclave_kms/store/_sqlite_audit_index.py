@@ -100,6 +100,7 @@ def index_pending_audit(db: sqlite3.Connection) -> None:
 
 
 def _select(since: bool, key: bool) -> str:
+    # seq is selected because a compound SELECT can only be ordered by its result columns.
     fields = f"seq, {AUDIT_FIELDS}"
     filters = (" AND time >= :since" if since else "") + (" AND key_arn = :key" if key else "")
     # Oldest first, by time and then seq: the order of audit_by_time (time, rowid) and of
