@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -116,6 +116,20 @@ class OpContext:
     # Key id -> the alias the request named it by (``kms:RequestAlias``).
     request_aliases: dict[str, str] = field(default_factory=dict)
 
+    def fork(self) -> OpContext:
+        """A copy to decide on before the outcome it rests on is known (see ``adopt``)."""
+        return replace(
+            self,
+            extra=dict(self.extra),
+            guards=list(self.guards),
+            request_aliases=dict(self.request_aliases),
+        )
+
+    def adopt(self, other: OpContext) -> None:
+        """Take over everything ``other`` (a :meth:`fork` of this context) now records."""
+        for name in _OP_FIELDS:
+            setattr(self, name, getattr(other, name))
+
     def note_context(self, *contexts: Mapping[str, str] | None) -> None:
         """Remember the encryption-context keys (never the values) for the audit."""
         keys: set[str] = set(self.encryption_context_keys)
@@ -124,6 +138,8 @@ class OpContext:
                 keys.update(ctx)
         self.encryption_context_keys = tuple(sorted(keys))
 
+
+_OP_FIELDS = tuple(f.name for f in fields(OpContext))
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

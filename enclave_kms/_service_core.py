@@ -20,8 +20,9 @@ else reads the key straight from the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from enclave_kms import _ciphertext
 from enclave_kms._keyids import parse_key_id
@@ -36,7 +37,11 @@ from enclave_kms._service_context import (
     guards_allowed,
     utc_now,
 )
-from enclave_kms._service_recipient import RecipientError, verify_recipient
+from enclave_kms._service_recipient import (
+    RecipientError,
+    VerifiedRecipient,
+    verify_recipient_then,
+)
 from enclave_kms.errors import (
     DisabledException,
     KmsError,
@@ -46,6 +51,8 @@ from enclave_kms.errors import (
 from enclave_kms.model import KeyMetadata, KeyState, RecipientInfo
 from enclave_kms.policy import AuthorizationRequest, KeyPolicy, authorize
 from enclave_kms.store import KeyRecord
+
+_T = TypeVar("_T")
 
 __all__ = [
     "CACHED_KEY_OPERATIONS",
@@ -315,11 +322,47 @@ class ServiceCore(ServiceBase):
     # --- recipient ----------------------------------------------------------------------------
 
     def _verify_recipient(self, op: OpContext, recipient: RecipientInfo | None) -> None:
+        """Verify ``recipient`` (if given) and set ``op.recipient``; nothing runs beside it.
+
+        For operations whose secret is made only once the document is accepted (a key pair,
+        a shared secret, random bytes), so that none is ever made for a refused document.
+        """
+        self._after_attestation(op, recipient, _no_decision)
+
+    def _after_attestation(
+        self, op: OpContext, recipient: RecipientInfo | None, decide: Callable[[OpContext], _T]
+    ) -> _T:
+        """Verify ``recipient`` (if given), then run ``decide`` with ``op.recipient`` set.
+
+        ``decide`` is the rest of the operation up to its result: the key policy (which reads
+        the document's PCRs), DryRun, the cryptography. It runs on a :meth:`OpContext.fork`,
+        possibly on the verifier's helper thread while the document's signature is still being
+        checked (:meth:`attestation.Verifier.verify_then`), so it must not act outside its
+        result and its context. ``op`` takes over what the fork recorded only once the
+        document is accepted: a refused document is audited as such, with nothing that
+        ``decide`` saw or decided.
+        """
         if recipient is None:
-            return
+            return decide(op)
+        scratch = op.fork()
+
+        def then(accepted: VerifiedRecipient) -> Callable[[], _T]:
+            scratch.recipient = accepted
+            try:
+                value = decide(scratch)
+            except Exception as exc:  # raised below, once the document is accepted
+                error = exc
+
+                def fail() -> _T:
+                    raise error
+
+                return fail
+            return lambda: value
+
         try:
-            op.recipient = verify_recipient(
+            _, outcome = verify_recipient_then(
                 recipient,
+                then,
                 verifier=self._verifier,
                 at=op.time,
                 max_age=self._recipient_max_age,
@@ -328,6 +371,9 @@ class ServiceCore(ServiceBase):
         except RecipientError as exc:
             op.deny_reason = exc.reason
             raise exc.error from None
+        # Accepted: the operation's record is what ``decide`` made of it, failure included.
+        op.adopt(scratch)
+        return outcome()
 
     # --- material and blobs ---------------------------------------------------------------------
 
@@ -382,3 +428,7 @@ class ServiceCore(ServiceBase):
             encryption_context=context or {},
             randbytes=self._randbytes,
         )
+
+
+def _no_decision(_: OpContext) -> None:
+    return None

@@ -84,7 +84,11 @@ class CryptoOperations(DecryptOperations):
         grant_tokens: tuple[str, ...] | None,
         recipient: RecipientInfo | None,
         dry_run: bool | None,
-    ) -> tuple[KeyRecord, bytearray, bytes]:
+    ) -> tuple[KeyRecord, bytearray, bytes, bytes | None]:
+        """The key, the data key, its CiphertextBlob and its CiphertextForRecipient (if any).
+
+        The caller owns the data key and must zero it.
+        """
         checks = Checks()
         _data_key_checks(
             checks,
@@ -99,19 +103,30 @@ class CryptoOperations(DecryptOperations):
         op.note_context(context)
         key = self._encryption_key(op, key_id)
         self._require_symmetric_encrypt_key(key)
-        self._verify_recipient(op, recipient)
-        # Data keys are encrypted with the symmetric algorithm (AWS: kms:EncryptionAlgorithm).
-        self._authorize_use(
-            op,
-            key,
-            op.operation,
-            encryption_context=context,
-            conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
-        )
-        self._finish_dry_run(op, dry_run)
         size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
+        # Drawn before the decision so that it can be zeroed here whatever happens to it.
         data_key = bytearray(self._randbytes(size))
-        return key, data_key, self._seal(key, data_key, context)
+
+        def decide(op: OpContext) -> tuple[bytes, bytes | None]:
+            # Data keys are encrypted with the symmetric algorithm (kms:EncryptionAlgorithm).
+            self._authorize_use(
+                op,
+                key,
+                op.operation,
+                encryption_context=context,
+                conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
+            )
+            self._finish_dry_run(op, dry_run)
+            blob = self._seal(key, data_key, context)
+            wrapped = wrap_for(op.recipient, data_key) if op.recipient is not None else None
+            return blob, wrapped
+
+        try:
+            blob, wrapped = self._after_attestation(op, recipient, decide)
+        except BaseException:
+            zero(data_key)
+            raise
+        return key, data_key, blob, wrapped
 
     @exact_key_state
     def generate_data_key(
@@ -127,7 +142,7 @@ class CryptoOperations(DecryptOperations):
             DryRunOperationException: every check passed and DryRun was set.
         """
         with self._operation("GenerateDataKey", caller) as op:
-            key, data_key, blob = self._generate_data_key(
+            key, data_key, blob, wrapped = self._generate_data_key(
                 op,
                 key_id=request.key_id,
                 key_spec=request.key_spec,
@@ -138,11 +153,11 @@ class CryptoOperations(DecryptOperations):
                 dry_run=request.dry_run,
             )
             try:
-                if op.recipient is not None:
+                if wrapped is not None:
                     return GenerateDataKeyResponse(
                         ciphertext_blob=blob,
                         key_id=self._arn(key.key_id),
-                        ciphertext_for_recipient=wrap_for(op.recipient, data_key),
+                        ciphertext_for_recipient=wrapped,
                     )
                 return GenerateDataKeyResponse(
                     ciphertext_blob=blob, plaintext=bytes(data_key), key_id=self._arn(key.key_id)
@@ -160,7 +175,7 @@ class CryptoOperations(DecryptOperations):
             ValidationException: neither or both of KeySpec and NumberOfBytes, or a bad member.
         """
         with self._operation("GenerateDataKeyWithoutPlaintext", caller) as op:
-            key, data_key, blob = self._generate_data_key(
+            key, data_key, blob, _ = self._generate_data_key(
                 op,
                 key_id=request.key_id,
                 key_spec=request.key_spec,

@@ -173,28 +173,35 @@ class DecryptOperations(AsymmetricOperations):
             op.note_context(context)
             blob = None if ignore_blob else r.ciphertext_blob
             key, version = self._find_decrypt_key(op, blob, r.key_id)
-            self._verify_recipient(op, r.recipient)
-            self._authorize_use(
-                op,
-                key,
-                "Decrypt",
-                encryption_context=context,
-                conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
-            )
-            if blob is None:
-                self._finish_dry_run(op, True)
-            assert blob is not None  # noqa: S101
-            plaintext, algorithm = self._open(key, version, blob, context, r.encryption_algorithm)
-            self._finish_dry_run(op, r.dry_run)
-            if op.recipient is not None:
+
+            def decide(op: OpContext) -> DecryptResponse:
+                self._authorize_use(
+                    op,
+                    key,
+                    "Decrypt",
+                    encryption_context=context,
+                    conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
+                )
+                if blob is None:
+                    self._finish_dry_run(op, True)
+                assert blob is not None  # noqa: S101
+                plaintext, algorithm = self._open(
+                    key, version, blob, context, r.encryption_algorithm
+                )
+                self._finish_dry_run(op, r.dry_run)
+                if op.recipient is not None:
+                    return DecryptResponse(
+                        key_id=self._arn(key.key_id),
+                        encryption_algorithm=algorithm,
+                        ciphertext_for_recipient=wrap_for(op.recipient, plaintext),
+                    )
                 return DecryptResponse(
                     key_id=self._arn(key.key_id),
+                    plaintext=plaintext,
                     encryption_algorithm=algorithm,
-                    ciphertext_for_recipient=wrap_for(op.recipient, plaintext),
                 )
-            return DecryptResponse(
-                key_id=self._arn(key.key_id), plaintext=plaintext, encryption_algorithm=algorithm
-            )
+
+            return self._after_attestation(op, r.recipient, decide)
 
     # --- ReEncrypt --------------------------------------------------------------------------------
 

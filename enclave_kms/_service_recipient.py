@@ -14,13 +14,14 @@ audit record only; the client sees a generic message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from attestation import Verifier
+from attestation import VerifiedAttestation, Verifier
 from attestation import policy as att_policy
 from attestation.errors import AttestationError, MalformedDocumentError, PolicyError
 from enclave_kms import cms
@@ -36,12 +37,15 @@ __all__ = [
     "VerifiedRecipient",
     "check_recipient_shape",
     "verify_recipient",
+    "verify_recipient_then",
     "wrap_for",
 ]
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 4096
 MAX_DOCUMENT_BYTES = 262144
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +112,44 @@ def verify_recipient(
         RecipientError: the document is malformed or unsupported (wrapping a
             ValidationException) or fails verification (wrapping an AccessDeniedException).
     """
+    verified, _ = verify_recipient_then(
+        recipient, _nothing, verifier=verifier, at=at, max_age=max_age, reject_debug=reject_debug
+    )
+    return verified
+
+
+def verify_recipient_then(
+    recipient: RecipientInfo,
+    then: Callable[[VerifiedRecipient], _T],
+    *,
+    verifier: Verifier,
+    at: datetime,
+    max_age: timedelta | None,
+    reject_debug: bool = False,
+) -> tuple[VerifiedRecipient, _T]:
+    """:func:`verify_recipient`, then ``then(recipient)``, through :meth:`Verifier.verify_then`.
+
+    ``then`` may run before the document's signature has been checked (on the verifier's
+    helper thread), so it must have no effect besides its result: a :class:`RecipientError`
+    wins over whatever it returned or raised.
+
+    Raises:
+        RecipientError: as :func:`verify_recipient`.
+    """
     document = recipient.attestation_document
     assert document is not None  # checked by check_recipient_shape  # noqa: S101
     policies: list[att_policy.Policy] = [att_policy.RequirePublicKey(rsa_min_bits=MIN_RSA_BITS)]
     if max_age is not None:
         policies.append(att_policy.MaxAge(max_age))
+
+    def accepted_then(verified: VerifiedAttestation) -> tuple[VerifiedRecipient, _T]:
+        accepted = _accepted(verified, reject_debug)
+        return accepted, then(accepted)
+
     try:
-        verified = verifier.verify(document, policy=att_policy.AllOf(policies), at=at)
+        _, (accepted, value) = verifier.verify_then(
+            document, accepted_then, policy=att_policy.AllOf(policies), at=at
+        )
     except (MalformedDocumentError, PolicyError) as exc:
         raise RecipientError(
             ValidationException("The attestation document in the Recipient is not valid."),
@@ -125,6 +160,15 @@ def verify_recipient(
             AccessDeniedException("The attestation document in the Recipient failed verification."),
             f"attestation document failed verification: {type(exc).__name__}: {exc}",
         ) from None
+    return accepted, value
+
+
+def _nothing(_: VerifiedRecipient) -> None:
+    return None
+
+
+def _accepted(verified: VerifiedAttestation, reject_debug: bool) -> VerifiedRecipient:
+    """What KMS requires of a verified document beyond the verifier's checks."""
     if reject_debug and verified.document.is_debug_mode:
         raise RecipientError(
             AccessDeniedException("The attestation document in the Recipient failed verification."),
