@@ -11,6 +11,9 @@ key without the strict decoder: :func:`certificate_hint` finds the ``certificate
 encoded key. The hint is only a guess. The verification accepts the signature only when the
 certificate the strict decoder found (and the chain validated) is byte for byte the one the
 key came from; otherwise the signature is checked again with the validated leaf key.
+
+:func:`signature_verifies` serves the other overlap, in plain ``verify``: a cold chain is
+validated on the helper while the calling thread tries the signature with the leaf's key.
 """
 
 from __future__ import annotations
