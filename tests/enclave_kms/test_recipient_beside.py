@@ -9,38 +9,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from test_service_support import ROOT_CALLER, PinnedClock, make_service, new_key
+from test_recipient import enclave_key as enclave_key
+from test_recipient import service as service
+from test_service_support import ROOT_CALLER, new_key
 from test_service_support import clock as clock
 from test_service_support import db_path as db_path
 
 import enclave_kms._service_crypto as service_crypto
 import enclave_kms._service_decrypt as service_decrypt
-from attestation import Verifier
-from attestation.testing.pki import TestPki
 from enclave_kms.cms import decrypt_ciphertext_for_recipient
 from enclave_kms.errors import AccessDeniedException, DryRunOperationException
 from enclave_kms.model import DecryptRequest, GenerateDataKeyRequest, RecipientInfo
 from enclave_kms.service import KmsService
 
 PCR0 = bytes.fromhex("ab" * 48)
-
-
-@pytest.fixture(scope="module")
-def enclave_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def service(db_path: Path, clock: PinnedClock, nitro_pki: TestPki) -> Iterator[KmsService]:
-    svc = make_service(db_path, clock, verifier=Verifier(trusted_roots=[nitro_pki.root]))
-    yield svc
-    svc.close()
 
 
 @pytest.fixture
