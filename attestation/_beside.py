@@ -70,11 +70,12 @@ def certificate_hint(payload: bytes) -> bytes | None:
 def leaf_key_of(der: bytes) -> ec.EllipticCurvePublicKey | None:
     """The P-384 public key of certificate ``der``, or ``None`` (unparseable, other key).
 
-    Unvalidated: a key to try the signature with, not one to trust.
+    Unvalidated: a key to try the signature with, not one to trust. Never raises: whatever is
+    wrong with the certificate, the chain validation reports it.
     """
     try:
         key = x509.load_der_x509_certificate(der).public_key()
-    except ValueError:
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # e.g. an unknown key algorithm
         return None
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
         return key
@@ -131,13 +132,11 @@ def signature_verifies(message: Sign1, leaf_der: bytes) -> bool:
 
     The leaf is not validated yet: ``False`` only means "check again afterwards".
     """
+    key = leaf_key_of(leaf_der)
+    if key is None:
+        return False
     try:
-        key = x509.load_der_x509_certificate(leaf_der).public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
-            key.curve, ec.SECP384R1
-        ):
-            return False
         verify_es384(message, key)
-    except (AttestationError, ValueError, TypeError, UnsupportedAlgorithm):
+    except AttestationError:
         return False
     return True

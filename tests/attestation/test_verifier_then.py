@@ -171,3 +171,18 @@ def test_a_decoy_certificate_never_lends_its_key_to_the_signature() -> None:
     sequential = Verifier([pki.root], parallel=False)
     with pytest.raises(SignatureError):
         _quiet(lambda: sequential.verify_then(forged, _module, policy=NOOP, at=T0))
+
+
+def test_a_leaf_with_an_unknown_key_algorithm_gets_the_sequential_error() -> None:
+    pki = mini_pki()
+    der = pki.leaf.public_bytes(Encoding.DER)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # OID 1.2.840.10045.2.1
+    unknown = der.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0209"))
+    assert unknown != der
+    fields = genuine_payload()
+    fields["certificate"] = unknown
+    fields["cabundle"] = pki.cabundle
+    data = sign(pki.leaf_key, cbor2.dumps(fields))
+    expected = _then(Verifier([pki.root], parallel=False), data, T0, _module)
+    assert isinstance(expected, tuple) and issubclass(expected[0], AttestationError)
+    assert _then(Verifier([pki.root]), data, T0, _module) == expected
