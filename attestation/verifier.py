@@ -301,9 +301,8 @@ class Verifier:
 
     def _chain(self, document: AttestationDocument, at: datetime) -> ValidatedChain:
         # Validity of every certificate at ``at``, basicConstraints/pathLen/keyUsage, PKIX
-        # path validation; a cached result when this exact chain was validated for ``at``.
-        leaf, bundle = document.certificate, document.cabundle
-        return self._chains.lookup(leaf, bundle, at) or self._chains.validate(leaf, bundle, at)
+        # path validation; validate() serves a cached result when this exact chain holds at ``at``.
+        return self._chains.validate(document.certificate, document.cabundle, at)
 
     def _dated(
         self,
