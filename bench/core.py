@@ -15,6 +15,12 @@ Rows that are compared are measured interleaved (best of many short slices, see 
 GenerateDataKey with Decrypt, and Recipient with its floor.
 
 Targets: plain GenerateDataKey >= 5x moto; Recipient >= 0.8x the floor.
+
+After the timed rows, an untimed pass splits a Recipient call into the document's ECDSA check
+(timed where the verifier makes it, on the calling thread) and everything else, and times the
+same check alone. While the check runs, the verifier's helper thread decodes the document and
+builds the response on the other core; the first two lines show how much that slows the
+check on this machine (shared cores below a VM slow it, separate cores do not).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +41,10 @@ from _timing import rates
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+import attestation.verifier
 from attestation import Verifier
+from attestation._beside import certificate_hint, leaf_key_of
+from attestation._cose import Sign1, decode_sign1, verify_es384
 from attestation.nsm import Nsm
 from attestation.testing.nsm import SimulatedNsm
 from attestation.testing.pki import TestPki
@@ -53,6 +64,8 @@ ACCOUNT = "111122223333"
 # The account root: the default key policy admits it (and no other identity) without edits.
 CALLER = Caller(principal_arn=f"arn:aws:iam::{ACCOUNT}:root", account_id=ACCOUNT)
 CTX = {"purpose": "bench"}
+# Recipient calls of the untimed pass that splits a call into its ECDSA check and the rest.
+_SPLIT_CALLS = 1500
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
@@ -114,6 +127,79 @@ def floor_call() -> Callable[[], None]:
     return floor
 
 
+@dataclass(frozen=True)
+class Split:
+    """Medians, in microseconds, of the untimed pass over Recipient calls."""
+
+    call_us: float
+    check_inside_us: float  # the document's ECDSA check, inside the call
+    check_alone_us: float  # the same check with nothing beside it
+
+    def print(self) -> None:
+        """Two lines under the summary."""
+        beside = self.check_inside_us - self.check_alone_us
+        rest = self.call_us - self.check_inside_us
+        print(
+            f"  ECDSA check inside the call    {self.check_inside_us:7.0f} us median"
+            f" (alone {self.check_alone_us:.0f} us: {beside:+.0f} us beside the helper)"
+        )
+        print(
+            f"  Recipient call                 {self.call_us:7.0f} us median"
+            f" = the check + {rest:.0f} us of everything else"
+        )
+
+
+def _messages_and_keys(
+    documents: list[bytes],
+) -> list[tuple[Sign1, ec.EllipticCurvePublicKey]]:
+    # One key object per leaf certificate, as the verifier keeps them (a new key object costs
+    # OpenSSL extra work on its first check).
+    keys: dict[bytes, ec.EllipticCurvePublicKey] = {}
+    pairs = []
+    for document in documents:
+        message = decode_sign1(document)
+        leaf = certificate_hint(message.payload) or b""
+        key = keys.get(leaf) or leaf_key_of(leaf)
+        assert key is not None, "the simulated NSM signs with a P-384 leaf"
+        keys[leaf] = key
+        pairs.append((message, key))
+    return pairs
+
+
+def split_recipient_call(call: Callable[[bytes], object], documents: list[bytes]) -> Split:
+    """Time Recipient calls, the ECDSA check inside them, and the same check alone.
+
+    The check is timed by wrapping the verifier's ``verify_es384`` (only the calling thread
+    runs it for these documents), so this pass is kept apart from the timed rows.
+    """
+    # The verifier calls the check by its module-level name: time it there, then put it back.
+    verifier_names = vars(attestation.verifier)
+    inside: list[float] = []
+
+    def timed_check(message: Sign1, key: ec.EllipticCurvePublicKey) -> None:
+        started = time.perf_counter()
+        try:
+            verify_es384(message, key)
+        finally:
+            inside.append(time.perf_counter() - started)
+
+    calls: list[float] = []
+    verifier_names["verify_es384"] = timed_check
+    try:
+        for document in documents:
+            started = time.perf_counter()
+            call(document)
+            calls.append(time.perf_counter() - started)
+    finally:
+        verifier_names["verify_es384"] = verify_es384
+    alone: list[float] = []
+    for message, key in _messages_and_keys(documents):
+        started = time.perf_counter()
+        verify_es384(message, key)
+        alone.append(time.perf_counter() - started)
+    return Split(*(statistics.median(x) * 1e6 for x in (calls, inside, alone)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.5, help="time per measurement")
@@ -154,23 +240,27 @@ def main() -> None:
         # verifier's document cache, which this row must not measure.
         docs = [
             nsm.get_attestation_doc(public_key=spki, nonce=i.to_bytes(8, "big"))
-            for i in range(supply + 20)
+            for i in range(supply + 20 + _SPLIT_CALLS)
         ]
         assert len(set(docs)) == len(docs), "documents must be distinct"
-        it = iter(docs)
+        it = iter(docs[_SPLIT_CALLS:])
 
-        def recipient_call() -> None:
-            document = next(it, None)
-            if document is None:
-                raise SystemExit("bench/core.py: minted too few documents for this machine")
+        def recipient(document: bytes) -> None:
             req = GenerateDataKeyRequest(
                 key_id=key_id, key_spec="AES_256", encryption_context=CTX,
                 recipient=RecipientInfo("RSAES_OAEP_SHA_256", document),
             )  # fmt: skip
             service.generate_data_key(CALLER, req)
 
+        def recipient_call() -> None:
+            document = next(it, None)
+            if document is None:
+                raise SystemExit("bench/core.py: minted too few documents for this machine")
+            recipient(document)
+
         # Interleaved with its floor, so a burst of load elsewhere hits both alike.
         paired = rates({"recipient": recipient_call, "floor": floor_call()}, 2 * seconds)
+        split = split_recipient_call(recipient, docs[:_SPLIT_CALLS])
         service.close()
 
     moto = bench_moto(seconds)
@@ -184,6 +274,7 @@ def main() -> None:
     print(f"GenerateDataKey / moto         {plain_gdk / moto:10.1f}x  (target >= 5x)")
     print(f"Decrypt / moto GDK             {decrypt / moto:10.1f}x")
     print(f"Recipient / floor              {with_recipient / floor:10.2f}x  (target >= 0.8x)")
+    split.print()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 RUNS = {
     "verify.py": (["--seconds", "0.05"], "steady"),
-    "core.py": (["--seconds", "0.05"], "moto"),
+    "core.py": (["--seconds", "0.05"], "everything else"),
     "formats.py": (["--iterations", "3"], "blob open"),
     "server.py": (["--requests", "12"], "ratio"),
     "proxy.py": (["--bulk-mib", "1", "--pings", "20", "--requests", "200", "--loop", "asyncio"],
