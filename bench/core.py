@@ -19,8 +19,8 @@ Targets: plain GenerateDataKey >= 5x moto; Recipient >= 0.8x the floor.
 After the timed rows, an untimed pass splits a Recipient call into the document's ECDSA check
 (timed where the verifier makes it, on the calling thread) and everything else, and times the
 same check alone. While the check runs, the verifier's helper thread decodes the document and
-builds the response on the other core; the first two lines show how much that slows the
-check on this machine (shared cores below a VM slow it, separate cores do not).
+builds the response on the other core. The last two lines of output show how much that slows
+the check on the machine at hand, and what the rest of the call costs.
 """
 
 from __future__ import annotations
