@@ -8,7 +8,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
 from enclave_kms.testing import LocalCredentials, LocalKms
@@ -67,3 +69,14 @@ def running_server(
         env=env,
     ) as server:
         yield RunningServer(server.port, server.data_dir, server.log_path)
+
+
+def kms_client(server: RunningServer, key: str = ACCESS_KEY, secret: str = SECRET_KEY) -> Any:
+    """A boto3 KMS client for ``server``, signing as the account root unless told otherwise."""
+    return boto3.client(
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+    )

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
-from kms_server_process import BOB_KEY, BOB_SECRET, RunningServer, running_server
+from kms_server_process import BOB_KEY, BOB_SECRET, RunningServer, kms_client, running_server
 
 from attestation.testing.mint import mint_document
 from attestation.testing.pki import TestPki
@@ -41,14 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[R
         yield srv
 
 
-def client(server: RunningServer, key: str = ACCESS_KEY, secret: str = SECRET_KEY) -> Any:
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-    )
+client = kms_client
 
 
 @pytest.fixture(scope="module")

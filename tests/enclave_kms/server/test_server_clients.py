@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.session
 import httpx
 import pytest
 from kms_server_helpers import ACCESS_KEY, REGION, SECRET_KEY, sign
-from kms_server_process import RunningServer, running_server
+from kms_server_process import RunningServer, kms_client, running_server
 
 pytestmark = pytest.mark.interop
 
@@ -30,13 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def key_arn(server: RunningServer) -> str:
-    kms = boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
+    kms = kms_client(server)
     return str(kms.create_key(Description="clients")["KeyMetadata"]["Arn"])
 
 

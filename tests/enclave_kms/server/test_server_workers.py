@@ -6,10 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from kms_server_helpers import ACCESS_KEY, REGION, SECRET_KEY
-from kms_server_process import running_server
+from kms_server_process import kms_client, running_server
 
 pytestmark = pytest.mark.interop
 
@@ -19,13 +17,7 @@ def test_two_workers_serve_the_same_keys(tmp_path: Path) -> None:
         # Several clients (new connections) land on either worker; every key is visible to all.
         key_ids = []
         for _ in range(6):
-            kms = boto3.client(
-                "kms",
-                endpoint_url=server.endpoint,
-                region_name=REGION,
-                aws_access_key_id=ACCESS_KEY,
-                aws_secret_access_key=SECRET_KEY,
-            )
+            kms = kms_client(server)
             key_ids.append(kms.create_key()["KeyMetadata"]["KeyId"])
             blob = kms.encrypt(KeyId=key_ids[0], Plaintext=b"shared")["CiphertextBlob"]
             assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
