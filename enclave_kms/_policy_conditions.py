@@ -23,7 +23,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from enclave_kms._policy_typed import ORDERINGS, ArnPattern, parse_date, parse_number
+from enclave_kms._policy_typed import (
+    ORDERINGS,
+    ArnPattern,
+    IpNetwork,
+    parse_base64,
+    parse_date,
+    parse_ip_address,
+    parse_ip_network,
+    parse_number,
+)
 from enclave_kms._policy_wildcards import WildcardSet, compile_wildcards
 from enclave_kms.errors import MalformedPolicyDocumentException
 
@@ -62,6 +71,10 @@ _BASE_OPERATORS: dict[str, tuple[str, str, bool]] = {
     "datelessthanequals": ("DateLessThanEquals", "date_le", False),
     "dategreaterthan": ("DateGreaterThan", "date_gt", False),
     "dategreaterthanequals": ("DateGreaterThanEquals", "date_ge", False),
+    "ipaddress": ("IpAddress", "ip", False),
+    "notipaddress": ("NotIpAddress", "ip", True),
+    # IAM defines no negated binary operator.
+    "binaryequals": ("BinaryEquals", "binary", False),
 }
 _PARSERS = {"num": (parse_number, "a number"), "date": (parse_date, "a date")}
 _IF_EXISTS = "ifexists"
@@ -77,8 +90,9 @@ class ConditionTest:
         operator: the operator as written, e.g. ``ForAnyValue:StringLike``.
         key: the condition key, lower-cased (key names are case-insensitive in IAM).
         key_display: the condition key as written in the policy (for audit reasons).
-        kind: ``equals``, ``equals_ic``, ``like``, ``bool``, ``null``, ``arn``, or
-            ``num_<ordering>`` / ``date_<ordering>`` (``eq``, ``lt``, ``le``, ``gt``, ``ge``).
+        kind: ``equals``, ``equals_ic``, ``like``, ``bool``, ``null``, ``arn``, ``ip``,
+            ``binary``, or ``num_<ordering>`` / ``date_<ordering>`` (``eq``, ``lt``, ``le``,
+            ``gt``, ``ge``).
         negated: whether the operator is a ``...Not...`` operator.
         if_exists: whether the ``...IfExists`` suffix is present.
         qualifier: ``ForAnyValue``, ``ForAllValues`` or ``None``.
@@ -97,6 +111,8 @@ class ConditionTest:
     _patterns: WildcardSet | None
     _bounds: tuple[Decimal, ...] = ()
     _arns: tuple[ArnPattern, ...] = ()
+    _networks: tuple[IpNetwork, ...] = ()
+    _binaries: frozenset[bytes] = frozenset()
 
     def describe(self) -> str:
         """A short text naming the operator and key (never the request's value)."""
@@ -112,6 +128,12 @@ class ConditionTest:
             return self._patterns is not None and self._patterns.matches(value)
         if self.kind == "arn":
             return any(pattern.matches(value) for pattern in self._arns)
+        if self.kind == "ip":
+            address = parse_ip_address(value)
+            # An address is never in a range of the other IP version (``in`` is then False).
+            return address is not None and any(address in net for net in self._networks)
+        if self.kind == "binary":
+            return parse_base64(value) in self._binaries
         # Numeric* / Date*: the request value <ordering> at least one policy value.
         value_type, _, ordering = self.kind.partition("_")
         parsed = _PARSERS[value_type][0](value)
@@ -236,6 +258,8 @@ def parse_conditions(
             patterns: WildcardSet | None = None
             bounds: tuple[Decimal, ...] = ()
             arns: tuple[ArnPattern, ...] = ()
+            ip_networks: tuple[IpNetwork, ...] = ()
+            binaries: frozenset[bytes] = frozenset()
             value_type = kind.partition("_")[0]
             if value_type in _PARSERS:
                 parse, wanted = _PARSERS[value_type]
@@ -247,6 +271,21 @@ def parse_conditions(
                 bounds = tuple(bound for bound in parsed if bound is not None)
             elif kind == "arn":
                 arns = tuple(ArnPattern.compile(value) for value in values)
+            elif kind == "ip":
+                networks = tuple(parse_ip_network(value) for value in values)
+                if any(network is None for network in networks):
+                    raise _malformed(
+                        f"{where}: condition {operator} on {key!r} needs an IP address or a "
+                        "CIDR range as its value"
+                    )
+                ip_networks = tuple(network for network in networks if network is not None)
+            elif kind == "binary":
+                decoded = [parse_base64(value) for value in values]
+                if any(value is None for value in decoded):
+                    raise _malformed(
+                        f"{where}: condition {operator} on {key!r} needs base64 as its value"
+                    )
+                binaries = frozenset(value for value in decoded if value is not None)
             if kind == "equals":
                 exact = frozenset(values)
             elif kind in ("equals_ic", "bool"):
@@ -270,6 +309,8 @@ def parse_conditions(
                     _patterns=patterns,
                     _bounds=bounds,
                     _arns=arns,
+                    _networks=ip_networks,
+                    _binaries=binaries,
                 )
             )
     return tuple(tests)

@@ -1,4 +1,5 @@
-"""The typed condition operators of IAM: ``Numeric*``, ``Date*`` and ``Arn*``.
+"""The typed condition operators of IAM: ``Numeric*``, ``Date*``, ``Arn*``, ``IpAddress`` and
+``BinaryEquals``.
 
 Internal to :mod:`enclave_kms._policy_conditions`. The IAM User Guide ("IAM JSON policy
 elements: Condition operators") defines them:
@@ -10,15 +11,23 @@ elements: Condition operators") defines them:
   ``aws:CurrentTime`` and ``aws:EpochTime``;
 * ``ArnEquals`` and ``ArnLike`` (the guide describes both alike) match "each of the six
   colon-delimited components of the ARN separately", each with ``*`` and ``?`` wildcards, case
-  sensitively: a wildcard never spans a colon.
+  sensitively: a wildcard never spans a colon;
+* ``IpAddress`` / ``NotIpAddress`` take "an IP address or IP address range in CIDR notation" (IPv4
+  or IPv6), compared with ``aws:SourceIp``. Host bits in a range are ignored, as in
+  ``203.0.113.7/24`` for ``203.0.113.0/24``. An IPv4 address that a dual-stack socket reports in
+  its IPv6-mapped form (``::ffff:203.0.113.7``) is compared as the IPv4 address it is;
+* ``BinaryEquals`` compares bytes; its policy values are written in base64.
 
-A request value that is not a number, a date or an ARN matches no policy value (so a negated
-operator holds), as a key of the wrong type cannot satisfy a typed comparison. A policy value of
-the wrong type is rejected when the policy is parsed.
+A request value that is not a number, a date, an ARN, an IP address or base64 matches no policy
+value (so a negated operator holds), as a key of the wrong type cannot satisfy a typed
+comparison. A policy value of the wrong type is rejected when the policy is parsed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import operator
 import re
 from collections.abc import Callable
@@ -31,9 +40,17 @@ from enclave_kms._policy_wildcards import Wildcard
 __all__ = [
     "ORDERINGS",
     "ArnPattern",
+    "IpAddress",
+    "IpNetwork",
+    "parse_base64",
     "parse_date",
+    "parse_ip_address",
+    "parse_ip_network",
     "parse_number",
 ]
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Comparison kind suffix -> ``request_value <op> policy_value``.
 ORDERINGS: dict[str, Callable[[Decimal, Decimal], bool]] = {
@@ -79,6 +96,37 @@ def parse_date(text: str) -> Decimal | None:
         when = when.replace(tzinfo=UTC)
     delta = when - datetime(1970, 1, 1, tzinfo=UTC)
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
+
+
+def parse_ip_address(text: str) -> IpAddress | None:
+    """A request's IP address (IPv6-mapped IPv4 unwrapped), else ``None``."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_ip_network(text: str) -> IpNetwork | None:
+    """An ``IpAddress`` policy value: an address (a one-address range) or a CIDR range."""
+    text = text.strip()
+    _, slash, prefix = text.partition("/")
+    if slash and not (prefix.isascii() and prefix.isdigit()):
+        return None  # CIDR only: not the netmask forms ("/255.0.0.0") Python also reads
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def parse_base64(text: str) -> bytes | None:
+    """The bytes of a base64 text (standard alphabet, padded), else ``None``."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

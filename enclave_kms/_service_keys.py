@@ -164,6 +164,9 @@ class KeyOperations(ServiceCore):
                     account_id=caller.account_id,
                     action="kms:PutKeyPolicy",
                     resource_arn=self._arn(key_id),
+                    # Where the caller calls from: a policy that admits it only from elsewhere
+                    # would lock it out.
+                    context={"aws:SourceIp": caller.source_ip} if caller.source_ip else {},
                 ),
             )
             if not decision.allowed:

@@ -68,6 +68,14 @@ def _serve_parser(sub: Any) -> None:
         help="extra PEM root for attestation documents (repeatable; the AWS root is always "
         "trusted)",
     )
+    p.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        metavar="ADDRESS_OR_CIDR",
+        help="a load balancer or proxy whose X-Forwarded-For gives aws:SourceIp (repeatable; "
+        "by default no header is trusted and aws:SourceIp is the TCP peer)",
+    )
     p.add_argument("--credentials-file", type=Path, help="access keys file (JSON)")
     p.add_argument("--max-body-bytes", type=int, help="request body limit (393216)")
     p.add_argument("--recipient-max-age-seconds", type=float, help="max attestation age")
@@ -118,7 +126,7 @@ def _seal_parser(sub: Any) -> None:
 _SETTING_FLAGS = (
     "host", "port", "workers", "data_dir", "store_url", "region", "account_id", "trust_roots",
     "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "recipient_reject_debug",
-    "log_level",
+    "log_level", "trusted_proxies",
     "insecure_accept_any_credentials",
 )  # fmt: skip
 
@@ -185,6 +193,10 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,  # one line per request costs more than the request itself
         # Beyond this many connections per worker uvicorn answers 503 instead of queueing.
         "limit_concurrency": settings.max_connections,
+        # X-Forwarded-For decides aws:SourceIp, so it is believed only from the proxies the
+        # operator named (uvicorn's own default trusts any local process).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
     if settings.workers > 1:
         # Create the root key and the store schema once, here, before the workers start:

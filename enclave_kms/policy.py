@@ -30,16 +30,18 @@ Condition keys the service supplies in ``context``: ``kms:RecipientAttestation:I
 ``kms:EncryptionContextKeys`` (multi-valued), ``kms:SigningAlgorithm`` and ``kms:MessageType``
 (Sign, Verify; the message type is ``RAW`` when the request leaves it out), ``kms:MacAlgorithm``
 (GenerateMac, VerifyMac), ``kms:CallerAccount``, ``aws:PrincipalArn``,
-``aws:PrincipalAccount``, ``aws:CurrentTime`` and ``aws:EpochTime``. Key names compare
+``aws:PrincipalAccount``, ``aws:CurrentTime``, ``aws:EpochTime`` and, for a request that came
+over the network, ``aws:SourceIp`` (the address the server saw; see the server settings for
+requests relayed by a proxy). Key names compare
 case-insensitively (IAM); that includes the ``<key>`` part of ``kms:EncryptionContext:<key>``
 (KMS documents the condition key as case-insensitive); use ``kms:EncryptionContextKeys`` with
 ``StringEquals`` to require an exact key spelling.
 ``kms:CallerAccount``, ``aws:PrincipalAccount`` and ``aws:PrincipalArn`` are filled in from the
 request when the context does not carry them.
 
-Condition operators: ``String*``, ``Numeric*``, ``Date*``, ``Arn*``, ``Bool`` and ``Null``, with
-``...IfExists`` and the ``ForAnyValue:`` / ``ForAllValues:`` qualifiers. ``IpAddress`` and
-``Binary*`` are refused as unsupported (nothing here supplies a source address or binary key).
+Condition operators: ``String*``, ``Numeric*``, ``Date*``, ``Arn*``, ``IpAddress``,
+``NotIpAddress``, ``BinaryEquals``, ``Bool`` and ``Null``, with ``...IfExists`` and the
+``ForAnyValue:`` / ``ForAllValues:`` qualifiers.
 """
 
 from __future__ import annotations

@@ -27,11 +27,14 @@ class Caller:
         principal_arn: the caller's principal (``aws:PrincipalArn``).
         account_id: the caller's account (``kms:CallerAccount``).
         access_key_id: the SigV4 access key id, when there is one (audit only).
+        source_ip: the address the request came from (``aws:SourceIp``), when it came over
+            the network.
     """
 
     principal_arn: str
     account_id: str
     access_key_id: str | None = None
+    source_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

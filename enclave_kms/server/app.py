@@ -19,6 +19,7 @@ message, which could carry request data.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
@@ -127,6 +128,22 @@ class _Resumed:
                     pending = coro.send(sent)
                 except StopIteration as done:
                     return typing.cast(Message, done.value)
+
+
+def _source_ip(scope: Scope) -> str | None:
+    """``aws:SourceIp``: the TCP peer, or the client a trusted proxy relayed for.
+
+    uvicorn rewrites ``client`` from ``X-Forwarded-For`` only when the peer is one of the
+    configured ``trusted_proxies``. Anything that is not an IP address (a test client's
+    placeholder name) is no address at all.
+    """
+    client = scope.get("client")
+    if not client:
+        return None
+    try:
+        return str(ipaddress.ip_address(client[0]))
+    except ValueError:
+        return None
 
 
 def _step(receive: Receive) -> tuple[Message | None, Awaitable[Message]]:
@@ -341,7 +358,7 @@ def create_app(
             )
             operation, req_type, method = dispatch.resolve(_first(headers, "x-amz-target"))
             kms_request = decode_request(operation, body, req_type)
-            caller = Caller(who.principal_arn, who.account_id, who.access_key_id)
+            caller = Caller(who.principal_arn, who.account_id, who.access_key_id, _source_ip(scope))
             if threadpool:
                 result = await run_in_threadpool(method, caller, kms_request)
             else:

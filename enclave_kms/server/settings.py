@@ -16,6 +16,7 @@ Example TOML (``enclave-kms serve --config kms.toml``)::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -69,6 +70,10 @@ class ServerSettings(BaseSettings):
         body_read_timeout_seconds: a request whose body has not fully arrived by then is
             answered 408 and closed, so a slow or stalled client cannot hold a connection
             (and up to ``max_body_bytes`` of buffer) before it has been authenticated.
+        trusted_proxies: addresses or CIDR ranges of load balancers or proxies in front of
+            the server. Only from these is ``X-Forwarded-For`` believed (the right-most address
+            not in this list becomes ``aws:SourceIp``, as the proxy appends the peer it saw);
+            from anyone else, and by default from everyone, ``aws:SourceIp`` is the TCP peer.
         max_connections: concurrent connections per worker; beyond it uvicorn answers 503.
         workers: uvicorn worker processes.
         service_in_threadpool: call the service in a worker thread instead of on the event
@@ -98,6 +103,7 @@ class ServerSettings(BaseSettings):
     recipient_max_age_seconds: float | None = Field(default=None, gt=0)
     recipient_reject_debug: bool = False
     body_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    trusted_proxies: tuple[str, ...] = ()
     max_connections: int = Field(default=1024, ge=1, le=65536)
     workers: int = Field(default=1, ge=1, le=64)
     service_in_threadpool: bool = False
@@ -120,6 +126,16 @@ class ServerSettings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://")):
             # The value itself is never echoed: it may carry a password.
             raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR range: {entry!r}") from None
         return value
 
     @field_validator("region")

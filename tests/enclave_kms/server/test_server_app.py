@@ -75,6 +75,27 @@ def test_signed_request_reaches_the_service_with_the_callers_principal(
     ]
 
 
+@pytest.mark.parametrize(
+    ("peer", "source_ip"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:0db8:0000::0001", "2001:db8::1"),  # as an address, not as the text written
+        ("testclient", None),  # a placeholder name is no address
+    ],
+)
+def test_the_peer_address_becomes_the_callers_source_ip(
+    service: FakeService, tmp_path: Path, peer: str, source_ip: str | None
+) -> None:
+    settings = ServerSettings(data_dir=tmp_path, max_body_bytes=4096)
+    creds = CredentialSet(
+        [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT)]
+    )
+    app = create_app(service, settings, credentials=creds)
+    client = TestClient(app, base_url=f"http://{HOST}", client=(peer, 50000))
+    assert post(client, "GenerateRandom", b'{"NumberOfBytes": 4}')[0] == 200
+    assert [caller.source_ip for caller in service.callers] == [source_ip]
+
+
 def test_domain_error_maps_to_type_message_and_status(client: TestClient) -> None:
     status, body = post(client, "DisableKey", b'{"KeyId": "k1"}')
     assert (status, body) == (400, {"__type": "DisabledException", "message": "k1 is disabled."})

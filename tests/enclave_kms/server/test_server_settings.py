@@ -42,6 +42,7 @@ def test_defaults_are_loopback_and_safe() -> None:
         "111122223333",
     )
     assert s.insecure_accept_any_credentials is False
+    assert s.trusted_proxies == ()  # X-Forwarded-For believed from no one
     assert s.max_body_bytes >= 4 * ((262144 + 2) // 3)  # a 256 KiB document in base64 fits
 
 
@@ -58,7 +59,13 @@ def test_flags_beat_env_beat_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"account_id": "12345"}, {"region": "moon"}, {"port": 70000}, {"max_body_bytes": 10}],
+    [
+        {"account_id": "12345"},
+        {"region": "moon"},
+        {"port": 70000},
+        {"max_body_bytes": 10},
+        {"trusted_proxies": ["10.0.0.0/8", "the-load-balancer"]},
+    ],
 )
 def test_invalid_settings_are_validation_errors(overrides: dict[str, object]) -> None:
     with pytest.raises(ValidationException, match="invalid settings"):
@@ -79,6 +86,7 @@ def test_export_settings_round_trips_through_the_environment(
             "trust_roots": [tmp_path / "r.pem"],
             "workers": 3,
             "recipient_max_age_seconds": 60.0,
+            "trusted_proxies": ["10.0.0.0/8", "2001:db8::1"],
         }
     )
     export_settings(original)

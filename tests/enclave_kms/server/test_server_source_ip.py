@@ -1,0 +1,95 @@
+"""aws:SourceIp through a real ``enclave-kms serve``: the TCP peer, or a trusted proxy's word."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from kms_server_helpers import ACCOUNT
+from kms_server_process import RunningServer, kms_client, running_server
+
+pytestmark = pytest.mark.interop
+
+ADMIN = f"arn:aws:iam::{ACCOUNT}:root"
+
+
+def _policy(network: str) -> str:
+    """The account root may administer the key; GenerateDataKey only from ``network``."""
+    admin = {
+        "Sid": "Admin",
+        "Effect": "Allow",
+        "Principal": {"AWS": ADMIN},
+        "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"],
+        "Resource": "*",
+    }
+    use = {
+        "Sid": "UseFromNetwork",
+        "Effect": "Allow",
+        "Principal": {"AWS": ADMIN},
+        "Action": "kms:GenerateDataKey",
+        "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": network}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [admin, use]})
+
+
+def _client(server: RunningServer, forwarded_for: str | None = None) -> Any:
+    kms = kms_client(server)
+    if forwarded_for is not None:
+
+        def add_header(request: Any, **_: object) -> None:
+            request.headers["X-Forwarded-For"] = forwarded_for
+
+        kms.meta.events.register("before-sign.kms.*", add_header)
+    return kms
+
+
+def _key_usable_from(kms: Any, network: str) -> str:
+    return str(kms.create_key(Policy=_policy(network))["KeyMetadata"]["KeyId"])
+
+
+def _generates(kms: Any, key_id: str) -> bool:
+    try:
+        kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDeniedException"
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("kms-source-ip")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def proxied_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    work: Path = tmp_path_factory.mktemp("kms-source-ip-proxied")
+    with running_server(work, ["--trusted-proxy", "127.0.0.1"]) as srv:
+        yield srv
+
+
+def test_the_tcp_peer_is_the_source_ip(plain_server: RunningServer) -> None:
+    kms = _client(plain_server)
+    assert _generates(kms, _key_usable_from(kms, "127.0.0.0/8"))
+    assert not _generates(kms, _key_usable_from(kms, "10.20.0.0/16"))
+
+
+def test_x_forwarded_for_is_not_believed_by_default(plain_server: RunningServer) -> None:
+    kms = _client(plain_server, forwarded_for="10.20.0.5")
+    assert not _generates(kms, _key_usable_from(kms, "10.20.0.0/16"))
+    assert _generates(kms, _key_usable_from(kms, "127.0.0.0/8"))
+
+
+def test_a_trusted_proxy_names_the_client(proxied_server: RunningServer) -> None:
+    kms = _client(proxied_server, forwarded_for="10.20.0.5")
+    assert _generates(kms, _key_usable_from(kms, "10.20.0.0/16"))
+    assert not _generates(kms, _key_usable_from(kms, "127.0.0.0/8"))
+    # The right-most untrusted address wins: a client cannot prepend one of its choosing.
+    spoofing = _client(proxied_server, forwarded_for="10.20.0.5, 198.51.100.7")
+    assert not _generates(spoofing, _key_usable_from(kms, "10.20.0.0/16"))
