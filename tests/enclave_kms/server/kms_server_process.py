@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
@@ -71,7 +71,14 @@ def running_server(
         yield RunningServer(server.port, server.data_dir, server.log_path)
 
 
-def kms_client(server: RunningServer, key: str = ACCESS_KEY, secret: str = SECRET_KEY) -> Any:
+class Endpoint(Protocol):
+    """Anything the tests reach over HTTP: a server they started, or one of its replicas."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+
+def kms_client(server: Endpoint, key: str = ACCESS_KEY, secret: str = SECRET_KEY) -> Any:
     """A boto3 KMS client for ``server``, signing as the account root unless told otherwise."""
     return boto3.client(
         "kms",

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
-from kms_server_process import enclave_kms_command, running_server
+from kms_server_helpers import ACCOUNT, REGION
+from kms_server_process import enclave_kms_command, kms_client, running_server
 
 from enclave_kms import _ciphertext
 from enclave_kms.testing import free_loopback_port
@@ -43,13 +42,7 @@ class Replica:
     log: Path
 
     def client(self) -> Any:
-        return boto3.client(
-            "kms",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+        return kms_client(self)
 
 
 def _environment(root_key_file: Path) -> dict[str, str]:
