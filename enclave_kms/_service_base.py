@@ -152,6 +152,7 @@ class ServiceBase:
             caller_account=op.caller.account_id,
             key_arn=op.key_arn,
             access_key_id=op.caller.access_key_id,
+            source_ip=op.caller.source_ip,
             encryption_context_keys=op.encryption_context_keys,
             attestation_module_id=rec.module_id if rec else None,
             attestation_image_digest=rec.image_digest if rec else None,

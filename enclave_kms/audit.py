@@ -51,6 +51,8 @@ class AuditRecord:
         caller_account: the caller's account.
         key_arn: the key ARN the operation resolved to, when it got that far.
         access_key_id: the caller's access key id, when known.
+        source_ip: the address the request came from (CloudTrail's ``sourceIPAddress``), when
+            it came over the network; ``None`` for in-process callers.
         encryption_context_keys: the encryption-context keys (sorted), never the values.
         attestation_module_id: the verified document's module id, when a Recipient was given.
         attestation_image_digest: PCR0 of the verified document as lowercase hex.
@@ -66,6 +68,7 @@ class AuditRecord:
     caller_account: str
     key_arn: str | None = None
     access_key_id: str | None = None
+    source_ip: str | None = None
     encryption_context_keys: tuple[str, ...] = ()
     attestation_module_id: str | None = None
     attestation_image_digest: str | None = None

@@ -272,7 +272,8 @@ def _audit(args: argparse.Namespace) -> int:
         else:
             print(
                 f"{row['time']}  {row['operation']:<28} {row['outcome']:<28} "
-                f"{row.get('key_arn') or '-'}  {row['principal_arn']}"
+                f"{row.get('key_arn') or '-'}  {row['principal_arn']}  "
+                f"{row.get('source_ip') or '-'}"
             )
     return 0
 

@@ -45,7 +45,8 @@ KEY_SELECT = f"SELECT {KEY_RECORD_COLUMNS}, mac FROM keys"  # noqa: S608 - const
 ALIAS_SELECT = "SELECT alias_name, target_key_id, creation_date, last_updated, mac FROM aliases"
 AUDIT_SELECT = (
     "SELECT time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, "
-    "ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run FROM audit"
+    "ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, source_ip "
+    "FROM audit"
 )
 
 # SQLSTATE 40001 and 40P01: the transaction lost a race and can simply run again.
@@ -107,6 +108,7 @@ def audit_from_row(row: Sequence[Any]) -> AuditRecord:
         attestation_pcrs=tuple(int(i) for i in row[10]),
         deny_reason=row[11],
         dry_run=bool(row[12]),
+        source_ip=row[13],
     )
 
 

@@ -17,7 +17,7 @@ from enclave_kms.store._interface import SchemaVersionError, StoreError
 __all__ = ["HEAD_REVISION", "KNOWN_REVISIONS", "check_revision", "describe_url"]
 
 # Oldest first; the last one is what this build's queries are written for.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001_initial", "0002_record_mac")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001_initial", "0002_record_mac", "0003_audit_source_ip")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 
 

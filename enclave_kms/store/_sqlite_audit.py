@@ -29,8 +29,8 @@ __all__ = ["SqliteAudit"]
 
 # indexed = 0: the record enters the audit indexes with the next batch (_sqlite_audit_index).
 _INSERT_INTO_AUDIT = f"INSERT INTO audit ({AUDIT_FIELDS}, indexed) "
-_AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
-_AUDIT_INSERT_GUARDED = _INSERT_INTO_AUDIT + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,0 WHERE "
+_AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+_AUDIT_INSERT_GUARDED = _INSERT_INTO_AUDIT + "SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,0 WHERE "
 # The key's state, policy and current version: what a cryptographic decision rests on.
 _KEY_UNCHANGED = (
     "EXISTS (SELECT 1 FROM keys WHERE key_id=? AND key_state=? AND current_version=? AND policy=?)"
@@ -44,7 +44,7 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
         json_array(record.encryption_context_keys),
         record.attestation_module_id, record.attestation_image_digest,
         json_array(record.attestation_pcrs), record.deny_reason,
-        int(record.dry_run),
+        int(record.dry_run), record.source_ip,
     )  # fmt: skip
 
 
@@ -100,6 +100,7 @@ class SqliteAudit(SqliteBase):
                 attestation_pcrs=tuple(json.loads(r[11])),
                 deny_reason=r[12],
                 dry_run=bool(r[13]),
+                source_ip=r[14],
             )
             for r in rows
         ]

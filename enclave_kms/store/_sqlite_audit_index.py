@@ -38,7 +38,7 @@ _WATERMARK = "audit_indexed_through"
 #: The columns a record is written and read with (all but ``seq`` and ``indexed``).
 AUDIT_FIELDS = (
     "time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, ec_keys, "
-    "att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run"
+    "att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, source_ip"
 )
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time) WHERE indexed = 1",

@@ -37,11 +37,16 @@ from enclave_kms.store._sqlite_audit_index import (
     index_pending_audit,
     upgrade_audit_to_v4,
 )
-from enclave_kms.store._sqlite_rows import AUDIT_COLUMNS, DUPLICATE_ERRORS, SCHEMA
+from enclave_kms.store._sqlite_rows import (
+    AUDIT_COLUMNS,
+    AUDIT_SOURCE_IP_COLUMN,
+    DUPLICATE_ERRORS,
+    SCHEMA,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _T = TypeVar("_T")
 
 
@@ -82,6 +87,16 @@ def _upgrade_from_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE keys ADD COLUMN mac BLOB")
     db.execute("ALTER TABLE aliases ADD COLUMN mac BLOB")
     db.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
+
+
+def _upgrade_from_v4(db: sqlite3.Connection) -> None:
+    """Schema 4 -> 5: audit records keep the address the request came from.
+
+    ADD COLUMN rewrites no row: the records already there read as NULL (address unknown).
+    Runs in the opener's ``BEGIN IMMEDIATE``, like every upgrade.
+    """
+    db.execute(f"ALTER TABLE audit ADD COLUMN {AUDIT_SOURCE_IP_COLUMN}")
+    db.execute("UPDATE meta SET value = '5' WHERE name = 'schema_version'")
 
 
 class SqliteBase:
@@ -167,16 +182,19 @@ class SqliteBase:
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 create_audit_indexes(db)
-            elif int(row[0]) in (1, 2, 3):
+            elif int(row[0]) in (1, 2, 3, 4):
+                # Each step runs after the ones before it, in this one transaction.
                 if int(row[0]) == 1:
                     _upgrade_from_v1(db)
                 if int(row[0]) <= 2:
                     _upgrade_from_v2(db)
-                upgrade_audit_to_v4(db)
+                if int(row[0]) <= 3:
+                    upgrade_audit_to_v4(db)
+                _upgrade_from_v4(db)
             elif int(row[0]) != SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.path} has schema version {row[0]}; this build reads versions 1 "
-                    f"to 3 (upgraded when opened) and {SCHEMA_VERSION}"
+                    f"to 4 (upgraded when opened) and {SCHEMA_VERSION}"
                 )
             # Files created before the counter existed get it here, with no other change.
             db.execute("INSERT OR IGNORE INTO meta VALUES ('change_counter', '0')")

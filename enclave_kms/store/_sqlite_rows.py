@@ -11,6 +11,7 @@ from enclave_kms.store._sqlite_audit_index import AUDIT_INDEXED_COLUMN
 __all__ = [
     "ALIAS_SELECT",
     "AUDIT_COLUMNS",
+    "AUDIT_SOURCE_IP_COLUMN",
     "DUPLICATE_ERRORS",
     "KEY_SELECT",
     "KEY_WITH_MATERIAL",
@@ -25,13 +26,17 @@ __all__ = [
 # Audit rows are only ever appended, never deleted, so the rowid alias ``seq`` (largest + 1)
 # already grows strictly; AUTOINCREMENT (schema version 1) added a write to sqlite_sequence,
 # about 6 us, to every audit insert. These are the columns of schema versions 2 and 3; version 4
-# adds AUDIT_INDEXED_COLUMN (see _sqlite_audit_index), and creates the audit indexes itself.
+# adds AUDIT_INDEXED_COLUMN (see _sqlite_audit_index), and creates the audit indexes itself;
+# version 5 adds AUDIT_SOURCE_IP_COLUMN. Later columns are appended by ALTER TABLE, so that an
+# upgraded file and a new one have the same columns in the same order.
 AUDIT_COLUMNS = """
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, operation TEXT NOT NULL,
     outcome TEXT NOT NULL, principal_arn TEXT NOT NULL, caller_account TEXT NOT NULL,
     key_arn TEXT, access_key_id TEXT, ec_keys TEXT NOT NULL, att_module_id TEXT,
     att_image_digest TEXT, att_pcrs TEXT NOT NULL, deny_reason TEXT, dry_run INTEGER NOT NULL
 """
+# NULL for records from in-process callers, and for every record written before version 5.
+AUDIT_SOURCE_IP_COLUMN = "source_ip TEXT"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,7 +62,9 @@ CREATE TABLE IF NOT EXISTS tags (
     key_id TEXT NOT NULL, tag_key TEXT NOT NULL, tag_value TEXT NOT NULL,
     PRIMARY KEY (key_id, tag_key)
 );
-CREATE TABLE IF NOT EXISTS audit ({AUDIT_COLUMNS}, {AUDIT_INDEXED_COLUMN});
+CREATE TABLE IF NOT EXISTS audit (
+    {AUDIT_COLUMNS}, {AUDIT_INDEXED_COLUMN}, {AUDIT_SOURCE_IP_COLUMN}
+);
 """
 
 KEY_SELECT = (

@@ -81,13 +81,13 @@ SCHEMA_REVISION = HEAD_REVISION
 
 _AUDIT_INSERT = (
     "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
-    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s)"
+    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, "
+    "source_ip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 _AUDIT_INSERT_GUARDED = (
     "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
-    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run) "
-    "SELECT %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s WHERE "
+    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, "
+    "source_ip) SELECT %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s WHERE "
 )
 _KEY_UNCHANGED = (
     "EXISTS (SELECT 1 FROM keys WHERE key_id = %s AND key_state = %s "
@@ -102,6 +102,7 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
         json_array(record.encryption_context_keys),
         record.attestation_module_id, record.attestation_image_digest,
         json_array(record.attestation_pcrs), record.deny_reason, bool(record.dry_run),
+        record.source_ip,
     )  # fmt: skip
 
 

@@ -3,10 +3,17 @@
 # Schema 3 added a MAC column to keys and aliases; without it a file is at schema 2.
 V2_WITHOUT_MACS = "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
 
+# Schema 5 added the request's source address to audit records: the audit table as version 4
+# had it.
+V4_AUDIT = "ALTER TABLE audit DROP COLUMN source_ip;"
+
 # Schema 4 made the audit indexes partial, over a new `indexed` column: the audit table as
 # versions 2 and 3 had it.
-V3_AUDIT = """
+V3_AUDIT = (
+    V4_AUDIT
+    + """
 DROP INDEX audit_by_time; DROP INDEX audit_by_key; ALTER TABLE audit DROP COLUMN indexed;
 CREATE INDEX audit_by_time ON audit (time); CREATE INDEX audit_by_key ON audit (key_arn, time);
 DELETE FROM meta WHERE name='audit_indexed_through';
 """
+)

@@ -98,6 +98,13 @@ def test_a_key_policy_can_admit_only_one_network(service: KmsService) -> None:
         _gdk(service, key, "10.21.3.4")
     with pytest.raises(AccessDeniedException):
         _gdk(service, key, None)  # no address: IpAddress cannot hold
+    # Each record keeps the address its decision saw, allowed or denied.
+    records = service.query_audit(since=None, key_arn=None, limit=100)
+    assert [(r.operation, r.outcome, r.source_ip) for r in records[-3:]] == [
+        ("GenerateDataKey", "success", "10.20.3.4"),
+        ("GenerateDataKey", "AccessDeniedException", "10.21.3.4"),
+        ("GenerateDataKey", "AccessDeniedException", None),
+    ]
 
 
 def test_a_deny_outside_a_network_refuses_other_addresses(service: KmsService) -> None:

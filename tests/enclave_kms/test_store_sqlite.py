@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT
+from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT, V4_AUDIT
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
@@ -220,6 +221,36 @@ def _audit(operation: str, minute: int) -> AuditRecord:
     )
 
 
+def _audit_columns(store: SqliteStore) -> list[tuple[object, ...]]:
+    """Name, type, NOT NULL and default of each audit column, in table order."""
+    return [tuple(c[1:5]) for c in store._db.execute("PRAGMA table_info(audit)")]
+
+
+def test_a_version_4_file_is_upgraded_and_its_records_have_no_source_ip(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, RootKey(bytes(32)))
+    store.append_audit(replace(_audit("Encrypt", 0), source_ip="192.0.2.1"))
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(V4_AUDIT)
+    db.execute("UPDATE meta SET value='4' WHERE name='schema_version'")
+    db.close()
+
+    upgraded = SqliteStore(path, RootKey(bytes(32)))
+    version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'")
+    assert version.fetchone() == ("5",)
+    new = SqliteStore(tmp_path / "new.db", RootKey(bytes(32)))
+    assert _audit_columns(upgraded) == _audit_columns(new)  # same columns, same order
+    new.close()
+    upgraded.append_audit(replace(_audit("Decrypt", 1), source_ip="2001:db8::1"))
+    got = upgraded.query_audit(since=None, key_arn=None, limit=10)
+    # The address recorded before the upgrade went with the column: unknown, not invented.
+    assert [(r.operation, r.source_ip) for r in got] == [
+        ("Encrypt", None), ("Decrypt", "2001:db8::1"),
+    ]  # fmt: skip
+    upgraded.close()
+
+
 def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     SqliteStore(path, RootKey(bytes(32))).close()
@@ -238,10 +269,13 @@ def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) 
 
     store = SqliteStore(path, RootKey(bytes(32)))
     version = store._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("4",)
+    assert version == ("5",)
+    new = SqliteStore(tmp_path / "new.db", RootKey(bytes(32)))
+    assert _audit_columns(store) == _audit_columns(new)  # same columns, same order
+    new.close()
     (ddl,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name='audit'").fetchone()
     assert "AUTOINCREMENT" not in ddl
-    # The upgrade runs on to version 4: partial indexes, holding the three old rows.
+    # The upgrade runs on to version 5: partial indexes, holding the three old rows.
     indexes = {r[1]: r[4] for r in store._db.execute("PRAGMA index_list(audit)")}
     assert indexes == {"audit_by_time": 1, "audit_by_key": 1}  # 1: partial
     in_index = "SELECT count(*) FROM audit INDEXED BY audit_by_time WHERE indexed = 1"
@@ -250,7 +284,7 @@ def test_a_version_1_file_is_upgraded_keeping_its_audit_records(tmp_path: Path) 
     rows = store._db.execute("SELECT seq, operation FROM audit ORDER BY seq").fetchall()
     assert rows == [(1, "Encrypt"), (2, "Decrypt"), (3, "GenerateDataKey"), (4, "ReEncrypt")]
     store.close()
-    # Opening again finds version 4 and changes nothing.
+    # Opening again finds version 5 and changes nothing.
     again = SqliteStore(path, RootKey(bytes(32)))
     assert [r.operation for r in again.query_audit(since=None, key_arn=None, limit=10)] == [
         "Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt",
@@ -331,7 +365,7 @@ def test_a_version_2_file_opens_only_after_an_operator_seals_it(tmp_path: Path) 
         SqliteStore(path, RootKey(bytes(32)))
     sealer = SqliteStore(path, RootKey(bytes(32)), allow_unsealed=True)
     version = sealer._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-    assert version == ("4",)  # the schema upgrade itself went through
+    assert version == ("5",)  # the schema upgrade itself went through
     listed = sealer.seal_existing_records(confirm=None)
     assert [(k["key_id"], k["key_state"], k["policy"]) for k in listed.keys] == [
         ("k1", "Enabled", "{}")

@@ -141,7 +141,7 @@ def test_a_version_3_file_is_upgraded_keeping_its_records_indexed(tmp_path: Path
 
     upgraded = SqliteStore(path, RootKey(bytes(32)))
     version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'")
-    assert version.fetchone() == ("4",)
+    assert version.fetchone() == ("5",)
     assert watermark(upgraded) == 5
     assert in_index(upgraded, "audit_by_key") == 5
     upgraded.append_audit(record(9, KEYS[0]))  # above the watermark, outside the indexes

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +45,16 @@ def enclave_kms_command() -> list[str]:
         return [str(script)]
     found = shutil.which("enclave-kms")
     return [found] if found else [sys.executable, "-m", "enclave_kms"]
+
+
+def audit_rows(server: RunningServer, key_id: str) -> list[dict[str, Any]]:
+    """The records ``enclave-kms audit --json`` lists for ``key_id`` on ``server``'s store."""
+    out = subprocess.run(
+        [*enclave_kms_command(), "audit", "--data-dir", str(server.data_dir), "--json",
+         "--region", REGION, "--account-id", ACCOUNT, "--key", key_id],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 TEST_CREDENTIALS = (

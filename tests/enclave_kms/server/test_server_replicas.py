@@ -179,8 +179,9 @@ def test_audit_sees_records_from_both_replicas(replicas: Cluster) -> None:
         capture_output=True, text=True, env=replicas.env, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    operations = [json.loads(line)["operation"] for line in done.stdout.splitlines()]
-    assert operations == ["CreateKey", "Encrypt"]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["operation"] for r in rows] == ["CreateKey", "Encrypt"]
+    assert [r["source_ip"] for r in rows] == ["127.0.0.1", "127.0.0.1"]
 
 
 def test_no_password_in_the_replica_logs(replicas: Cluster) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from kms_server_helpers import ACCOUNT
-from kms_server_process import RunningServer, kms_client, running_server
+from kms_server_process import RunningServer, audit_rows, kms_client, running_server
 
 pytestmark = pytest.mark.interop
 
@@ -61,6 +61,11 @@ def _generates(kms: Any, key_id: str) -> bool:
     return True
 
 
+def _audited_source_ips(server: RunningServer, key_id: str) -> dict[str, str | None]:
+    """Each operation on ``key_id`` that ``enclave-kms audit`` lists, with its source address."""
+    return {row["operation"]: row.get("source_ip") for row in audit_rows(server, key_id)}
+
+
 @pytest.fixture(scope="module")
 def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with running_server(tmp_path_factory.mktemp("kms-source-ip")) as srv:
@@ -93,3 +98,18 @@ def test_a_trusted_proxy_names_the_client(proxied_server: RunningServer) -> None
     # The right-most untrusted address wins: a client cannot prepend one of its choosing.
     spoofing = _client(proxied_server, forwarded_for="10.20.0.5, 198.51.100.7")
     assert not _generates(spoofing, _key_usable_from(kms, "10.20.0.0/16"))
+
+
+def test_the_audit_record_keeps_the_address_the_policy_saw(
+    plain_server: RunningServer, proxied_server: RunningServer
+) -> None:
+    direct = _client(plain_server, forwarded_for="10.20.0.5")  # not believed: no trusted proxy
+    key_id = _key_usable_from(direct, "127.0.0.0/8")
+    assert _generates(direct, key_id)
+    assert _audited_source_ips(plain_server, key_id)["GenerateDataKey"] == "127.0.0.1"
+
+    relayed = _client(proxied_server, forwarded_for="10.20.0.5")
+    key_id = _key_usable_from(relayed, "127.0.0.0/8")
+    assert not _generates(relayed, key_id)  # denied requests are audited with it too
+    audited = _audited_source_ips(proxied_server, key_id)
+    assert audited == {"CreateKey": "10.20.0.5", "GenerateDataKey": "10.20.0.5"}

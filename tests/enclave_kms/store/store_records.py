@@ -57,6 +57,7 @@ def make_audit(i: int, key_arn: str | None = None, **changes: object) -> AuditRe
         caller_account="111122223333",
         key_arn=key_arn,
         access_key_id="AKIAEXAMPLE",
+        source_ip="192.0.2.10",
         encryption_context_keys=("purpose", "tenant"),
         attestation_module_id="i-0123-enc0123",
         attestation_image_digest="ab" * 48,

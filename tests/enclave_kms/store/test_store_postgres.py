@@ -16,7 +16,15 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from pg_cluster import PgCluster
-from store_records import T0, key_id, make_alias, make_key, make_material, secret_for
+from store_records import (
+    T0,
+    key_id,
+    make_alias,
+    make_audit,
+    make_key,
+    make_material,
+    secret_for,
+)
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.store import (
@@ -91,6 +99,23 @@ def test_older_revision_asks_for_migrate(pg_url: str) -> None:
     _pg_migrate.downgrade(pg_url, "0001_initial")
     with pytest.raises(SchemaVersionError, match="older schema revision 0001_initial; run"):
         open_store(pg_url, ROOT)
+
+
+def test_audit_records_from_before_the_source_ip_read_back_without_one(pg_url: str) -> None:
+    store = open_store(pg_url, ROOT)
+    store.append_audit(make_audit(0, operation="Encrypt"))
+    store.close()
+    _pg_migrate.downgrade(pg_url, "0002_record_mac")  # the column and its values are dropped
+    with pytest.raises(SchemaVersionError, match="older schema revision 0002_record_mac; run"):
+        open_store(pg_url, ROOT)
+    _pg_migrate.migrate(pg_url)
+    upgraded = open_store(pg_url, ROOT)
+    upgraded.append_audit(make_audit(1, operation="Decrypt", source_ip="2001:db8::1"))
+    got = upgraded.query_audit(since=None, key_arn=None, limit=10)
+    assert [(r.operation, r.source_ip) for r in got] == [
+        ("Encrypt", None), ("Decrypt", "2001:db8::1"),
+    ]  # fmt: skip
+    upgraded.close()
 
 
 def test_unknown_newer_revision_is_refused(pg_url: str) -> None:
