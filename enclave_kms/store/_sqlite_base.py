@@ -7,7 +7,6 @@ method of :class:`~enclave_kms.store.sqlite.SqliteStore` builds on.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import threading
@@ -43,6 +42,7 @@ from enclave_kms.store._sqlite_rows import (
     DUPLICATE_ERRORS,
     SCHEMA,
 )
+from enclave_kms.store._writer_lock import lock_exclusive, unlock
 
 __all__ = ["SCHEMA_VERSION", "SqliteBase"]
 
@@ -115,7 +115,8 @@ class SqliteBase:
         self._lock = threading.RLock()
         # Writers of every process on this file queue on an exclusive flock before SQLite's
         # own write lock: a blocked flock wakes the moment it is released, where SQLite's busy
-        # handler sleeps in growing steps (idle cores under load with several workers).
+        # handler sleeps in growing steps (idle cores under load with several workers); a
+        # waiter retries briefly before it sleeps at all (see _writer_lock).
         # SQLite's locking stays the guarantee of correctness; the kernel drops a killed
         # process's flock.
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -248,11 +249,11 @@ class SqliteBase:
     @contextmanager
     def _writer(self) -> Iterator[None]:
         """This process's turn to write (after ``self._lock``, so the order is always the same)."""
-        fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+        lock_exclusive(self._writer_fd)
         try:
             yield
         finally:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+            unlock(self._writer_fd)
 
     @contextmanager
     def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
@@ -283,7 +284,7 @@ class SqliteBase:
         # The writer lock taken inline, not through the _writer() generator: this runs on every
         # audited call, and the generator machinery costs more than the two flock calls.
         with self._lock:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+            lock_exclusive(self._writer_fd)
             try:
                 count = conn.execute(sql, params).rowcount
                 self._writes_unchecked += 1
@@ -295,7 +296,7 @@ class SqliteBase:
             except sqlite3.Error as exc:
                 raise self._convert(exc) from None
             finally:
-                fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+                unlock(self._writer_fd)
 
     def _restart_wal_if_huge(self, conn: sqlite3.Connection) -> None:
         """The backstop of _checkpoint_loop; the caller holds both writer locks."""
@@ -388,12 +389,12 @@ class SqliteBase:
         # The same order as every writer (process lock, then flock), so no deadlock; the
         # PASSIVE pass just before left only the frames of the last moments to copy.
         with self._lock:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+            lock_exclusive(self._writer_fd)
             try:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
             finally:
-                fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+                unlock(self._writer_fd)
 
     def close(self) -> None:
         """Stop the checkpoints and close the connections."""
