@@ -1,11 +1,12 @@
 """Scale benchmark: throughput of enclave-kms serve with 1 and 2 workers, SQLite and PostgreSQL.
 
-The same client load drives every configuration: ``--clients`` processes, each holding
-``--connections`` keep-alive sockets in one ``selectors`` loop and sending SigV4 requests that
-were signed before the clock started (valid for the 5-minute SigV4 window, so no signing in
-the timed loop). Each process is a few dozen microseconds of Python per request; its CPU time
-is measured and printed, because on a small machine the client competes with the server for
-the same cores and caps what a second worker can add.
+The same client load drives every configuration: SigV4 requests signed before the clock
+started (valid for the 5-minute SigV4 window, so no signing in the timed loop), sent on
+``--clients x --connections`` keep-alive sockets with one request in flight on each. wrk sends
+them when it is installed (``--client wrk``, the default: ``--clients`` threads); otherwise
+Python processes do (``--client python``: ``--clients`` processes, one ``selectors`` loop
+each; see ``_load``). The client's CPU time is measured and printed, because on a small
+machine it competes with the server for the same cores and caps what a second worker can add.
 
 Measured per configuration: GenerateDataKey (AES_256) and Decrypt, each for ``--seconds`` in
 all, in ``--rounds`` slices interleaved with the other rows of the same store (the 1-worker
@@ -15,7 +16,8 @@ and the server's CPU use, and the ratios the project targets (2 workers / 1 work
 2 cores; PostgreSQL >= 0.7x SQLite).
 
     .venv/bin/python bench/scale.py [--seconds 8] [--rounds 4] [--clients 2]
-                                    [--connections 8] [--pg-url URL | --no-pg]
+                                    [--connections 8] [--client auto|python|wrk]
+                                    [--pg-url URL | --no-pg]
 
 PostgreSQL: ``--pg-url`` uses an existing database (migrated by this script), otherwise a
 throwaway cluster is started when the server binaries exist. It runs only if
@@ -27,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import selectors
 import shutil
 import statistics
 import sys
@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import (  # bench/ is not a package: its directory is on sys.path
+from _load import LoadResult, PythonLoad, WrkLoad, wrk_available  # bench/ is on sys.path
+from _servers import (
     RawConnection,
     Server,
     machine,
@@ -70,51 +71,6 @@ class Run:
     connections_per_process: list[int]
 
 
-def _client(
-    port: int, requests: list[bytes], conns: int, start: float, end: float, out: Any
-) -> None:
-    """One client process: ``conns`` sockets, each with one request in flight."""
-    sel = selectors.DefaultSelector()
-    socks = []
-    for _ in range(conns):
-        # Staggered, so that each accept can land on whichever worker is free: opened in one
-        # burst, every socket tends to be accepted by the same worker.
-        socks.append(RawConnection(port))
-        time.sleep(0.02)
-    latencies: list[float] = []
-    errors = 0
-    n = 0
-    while time.time() < start:
-        time.sleep(0.001)
-    cpu0 = time.process_time()
-    sent_at: dict[int, float] = {}
-    for i, c in enumerate(socks):
-        c.send(requests[(n + i) % len(requests)])
-        sent_at[i] = time.perf_counter()
-        sel.register(c.sock, selectors.EVENT_READ, i)
-    n += conns
-    while sel.get_map():
-        for key, _ in sel.select(timeout=1):
-            i = key.data
-            c = socks[i]
-            done = c.feed()
-            if done is None:
-                continue
-            now = time.perf_counter()
-            if time.time() <= end:
-                latencies.append(now - sent_at[i])
-                errors += done[0] != 200
-                c.send(requests[n % len(requests)])
-                n += 1
-                sent_at[i] = now
-            else:
-                sel.unregister(c.sock)
-    cpu = time.process_time() - cpu0
-    for c in socks:
-        c.close()
-    out.put((latencies, errors, cpu))
-
-
 @dataclass
 class Slice:
     """One stretch of load on one configuration (raw numbers, merged into a :class:`Run`)."""
@@ -137,35 +93,24 @@ def measure(
     db_pid: int | None = None,
 ) -> Slice:
     """Drive ``server`` with the shared client load for ``seconds`` seconds."""
-    ctx = mp.get_context("fork")
-    out = ctx.Queue()
-    start = time.time() + 0.3 + 0.02 * args.connections
-    end = start + seconds
-    procs = [
-        ctx.Process(target=_client, args=(server.port, requests, args.connections, start, end, out))
-        for _ in range(args.clients)
-    ]
-    for p in procs:
-        p.start()
-    while time.time() < start:
-        time.sleep(0.001)
+    kind = WrkLoad if args.client == "wrk" else PythonLoad
+    load = kind(server.port, requests, args.clients, args.connections, seconds)
+    load.start()
     cpu0 = server.cpu_seconds()
     db0 = tree_cpu_seconds(db_pid) if db_pid else 0.0
     busy0 = machine_busy_seconds()
     time.sleep(min(0.5, seconds / 2))
     spread = server.connections_per_process()
-    time.sleep(max(0.0, end - time.time()))
+    load.wait()
     cpu1 = server.cpu_seconds()
     busy = machine_busy_seconds() - busy0
     db_cpu = tree_cpu_seconds(db_pid) - db0 if db_pid else None
-    results = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join()
+    result: LoadResult = load.result()
     return Slice(
-        seconds=seconds,
-        latencies=[x for r in results for x in r[0]],
-        errors=sum(r[1] for r in results),
-        client_cpu_s=sum(r[2] for r in results),
+        seconds=result.seconds,
+        latencies=result.latencies,
+        errors=result.errors,
+        client_cpu_s=result.cpu_s,
         server_cpu_s={pid: cpu1[pid] - cpu0.get(pid, 0.0) for pid in sorted(cpu1)},
         db_cpu_s=db_cpu,
         busy_s=busy,
@@ -253,6 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="slices per row, interleaved (4)")
     parser.add_argument("--clients", type=int, default=2, help="client processes (2)")
     parser.add_argument("--connections", type=int, default=8, help="sockets per client (8)")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "python", "wrk"),
+        default="auto",
+        help="load generator: wrk threads if wrk is installed (auto), or Python processes",
+    )
     parser.add_argument("--pg-url", help="an existing PostgreSQL database to use")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = parser.parse_args(argv)
@@ -260,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.clients = max(1, min(args.clients, 16))
     args.connections = max(1, min(args.connections, 64))
     args.rounds = max(1, min(args.rounds, 32))
+    if args.client == "wrk" and not wrk_available():
+        parser.error("--client wrk: wrk is not installed (Debian: apt-get install wrk)")
+    if args.client == "auto":
+        args.client = "wrk" if wrk_available() else "python"
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="enclave-kms-scale-"))
@@ -304,7 +259,8 @@ def _report(runs: list[Run], args: argparse.Namespace, load_before: tuple[float,
         "(above ~1.5 besides this run means other work shared the cores)"
     )
     print(
-        f"load: {args.clients} client processes x {args.connections} keep-alive connections, "
+        f"load: {args.clients} {'wrk threads' if args.client == 'wrk' else 'client processes'}"
+        f" x {args.connections} keep-alive connections, "
         f"pre-signed requests, {args.seconds:.0f} s per row in {args.rounds} slices interleaved "
         "with the other rows of its store (both servers up), loopback. CPU columns are cores "
         "busy on average: the client, the server, the PostgreSQL cluster this script started, "
