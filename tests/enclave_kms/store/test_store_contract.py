@@ -306,7 +306,7 @@ def test_get_key_with_material_reads_state_and_material_together(store: Store) -
 def test_audit_append_and_query(store: Store) -> None:
     arn = "arn:aws:kms:eu-west-1:111122223333:key/" + key_id(1)
     records = [make_audit(0, arn), make_audit(1, None, outcome="AccessDeniedException",
-               deny_reason="policy", dry_run=True, source_ip="2001:db8::7"),
+               deny_reason="policy: naïve ✓", dry_run=True, source_ip="2001:db8::7"),
                make_audit(2, arn, source_ip=None)]  # fmt: skip
     for record in records:
         store.append_audit(record)
