@@ -274,8 +274,7 @@ class ServiceCore(ServiceBase):
             # The request's time, for Date* operators (IAM global keys; whole seconds, UTC).
             context["aws:CurrentTime"] = op.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             context["aws:EpochTime"] = str(int(op.time.timestamp()))
-            if op.caller.source_ip is not None:
-                context["aws:SourceIp"] = op.caller.source_ip
+            context.update(op.caller.network_condition_keys())
             context["kms:KeySpec"] = key.key_spec
             context["kms:KeyUsage"] = key.key_usage
             context["kms:KeyOrigin"] = "AWS_KMS"  # no imported or external key material here

@@ -164,9 +164,9 @@ class KeyOperations(ServiceCore):
                     account_id=caller.account_id,
                     action="kms:PutKeyPolicy",
                     resource_arn=self._arn(key_id),
-                    # Where the caller calls from: a policy that admits it only from elsewhere
-                    # would lock it out.
-                    context={"aws:SourceIp": caller.source_ip} if caller.source_ip else {},
+                    # Where and how the caller calls from: a policy that admits it only from
+                    # elsewhere, or only over TLS when it is not, would lock it out.
+                    context=caller.network_condition_keys(),
                 ),
             )
             if not decision.allowed:

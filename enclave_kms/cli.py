@@ -17,6 +17,7 @@ import importlib
 import ipaddress
 import json
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -76,6 +77,17 @@ def _serve_parser(sub: Any) -> None:
         help="a load balancer or proxy whose X-Forwarded-For gives aws:SourceIp (repeatable; "
         "by default no header is trusted and aws:SourceIp is the TCP peer)",
     )
+    p.add_argument(
+        "--tls-cert",
+        dest="tls_cert_file",
+        type=Path,
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (with --tls-key); requests over it have "
+        "aws:SecureTransport true",
+    )
+    p.add_argument(
+        "--tls-key", dest="tls_key_file", type=Path, metavar="PEM", help="the certificate's key"
+    )
     p.add_argument("--credentials-file", type=Path, help="access keys file (JSON)")
     p.add_argument("--max-body-bytes", type=int, help="request body limit (393216)")
     p.add_argument("--recipient-max-age-seconds", type=float, help="max attestation age")
@@ -126,7 +138,7 @@ def _seal_parser(sub: Any) -> None:
 _SETTING_FLAGS = (
     "host", "port", "workers", "data_dir", "store_url", "region", "account_id", "trust_roots",
     "credentials_file", "max_body_bytes", "recipient_max_age_seconds", "recipient_reject_debug",
-    "log_level", "trusted_proxies",
+    "log_level", "trusted_proxies", "tls_cert_file", "tls_key_file",
     "insecure_accept_any_credentials",
 )  # fmt: skip
 
@@ -145,6 +157,26 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _tls_options(settings: Any) -> dict[str, str]:
+    """uvicorn's TLS options, after checking that the certificate and key load together.
+
+    Checked here so that a wrong path, a key that does not match or an unreadable file is one
+    clear line before anything starts, not a traceback from inside uvicorn.
+    """
+    if settings.tls_cert_file is None:
+        return {}
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError included
+        # The reason names a file or an OpenSSL error class, never key material.
+        reason = exc.strerror or str(exc)
+        raise ValidationException(
+            f"--tls-cert/--tls-key: cannot serve HTTPS with {cert} and {key}: {reason}"
+        ) from None
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -175,7 +207,8 @@ def _serve(args: argparse.Namespace) -> int:
         # must not leave a fresh credential behind in a failed start.
         _factory.load_trust_roots(settings)
         credentials = _factory.ensure_credentials(settings)
-    endpoint = f"http://{settings.host}:{settings.port}"
+    tls = _tls_options(settings)
+    endpoint = f"{'https' if tls else 'http'}://{settings.host}:{settings.port}"
     print(
         f"enclave-kms: AWS KMS JSON API at {endpoint} (region {settings.region}, account "
         f"{settings.account_id}); keys in {describe_store(settings.data_dir, settings.store_url)}; "
@@ -197,6 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
         # operator named (uvicorn's own default trusts any local process).
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+        **tls,
     }
     if settings.workers > 1:
         # Create the root key and the store schema once, here, before the workers start:

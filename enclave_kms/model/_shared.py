@@ -29,12 +29,24 @@ class Caller:
         access_key_id: the SigV4 access key id, when there is one (audit only).
         source_ip: the address the request came from (``aws:SourceIp``), when it came over
             the network.
+        secure_transport: whether the request came over TLS (``aws:SecureTransport``), when it
+            came over the network; ``None`` for in-process callers.
     """
 
     principal_arn: str
     account_id: str
     access_key_id: str | None = None
     source_ip: str | None = None
+    secure_transport: bool | None = None
+
+    def network_condition_keys(self) -> dict[str, str | bool]:
+        """``aws:SourceIp`` and ``aws:SecureTransport``, for whichever of them is known."""
+        keys: dict[str, str | bool] = {}
+        if self.source_ip is not None:
+            keys["aws:SourceIp"] = self.source_ip
+        if self.secure_transport is not None:
+            keys["aws:SecureTransport"] = self.secure_transport
+        return keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -358,7 +358,15 @@ def create_app(
             )
             operation, req_type, method = dispatch.resolve(_first(headers, "x-amz-target"))
             kms_request = decode_request(operation, body, req_type)
-            caller = Caller(who.principal_arn, who.account_id, who.access_key_id, _source_ip(scope))
+            caller = Caller(
+                who.principal_arn,
+                who.account_id,
+                who.access_key_id,
+                _source_ip(scope),
+                # "https" when this server terminates TLS, or when a trusted proxy that did
+                # says so in X-Forwarded-Proto (uvicorn rewrites the scheme only for those).
+                secure_transport=scope.get("scheme") == "https",
+            )
             if threadpool:
                 result = await run_in_threadpool(method, caller, kms_request)
             else:

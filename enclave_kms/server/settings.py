@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +74,11 @@ class ServerSettings(BaseSettings):
             the server. Only from these is ``X-Forwarded-For`` believed (the right-most address
             not in this list becomes ``aws:SourceIp``, as the proxy appends the peer it saw);
             from anyone else, and by default from everyone, ``aws:SourceIp`` is the TCP peer.
+        tls_cert_file: PEM certificate chain to serve HTTPS with (with ``tls_key_file``);
+            requests over it have ``aws:SecureTransport`` true. Unset: plain HTTP, as for a
+            server on loopback or behind a TLS-terminating proxy named in ``trusted_proxies``
+            (whose ``X-Forwarded-Proto: https`` then counts as TLS).
+        tls_key_file: the PEM private key of ``tls_cert_file`` (keep it 0600).
         max_connections: concurrent connections per worker; beyond it uvicorn answers 503.
         workers: uvicorn worker processes.
         service_in_threadpool: call the service in a worker thread instead of on the event
@@ -104,6 +109,8 @@ class ServerSettings(BaseSettings):
     recipient_reject_debug: bool = False
     body_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     trusted_proxies: tuple[str, ...] = ()
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     max_connections: int = Field(default=1024, ge=1, le=65536)
     workers: int = Field(default=1, ge=1, le=64)
     service_in_threadpool: bool = False
@@ -137,6 +144,12 @@ class ServerSettings(BaseSettings):
             except ValueError:
                 raise ValueError(f"not an IP address or CIDR range: {entry!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        return self
 
     @field_validator("region")
     @classmethod

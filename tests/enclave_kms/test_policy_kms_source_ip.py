@@ -1,4 +1,4 @@
-"""IpAddress / NotIpAddress on aws:SourceIp, and BinaryEquals (IAM semantics)."""
+"""IpAddress / NotIpAddress on aws:SourceIp, Bool on aws:SecureTransport, BinaryEquals (IAM)."""
 
 from __future__ import annotations
 
@@ -145,3 +145,34 @@ def test_the_lockout_check_sees_the_callers_address(service: KmsService) -> None
     other = new_key(service)
     with pytest.raises(MalformedPolicyDocumentException, match="will not allow you"):
         service.put_key_policy(outside, PutKeyPolicyRequest(key_id=other, policy=policy(only_vpc)))
+
+
+# AWS's usual statement for keys that must only be used over TLS.
+DENY_WITHOUT_TLS = {
+    "Sid": "DenyWithoutTls",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "kms:*",
+    "Resource": "*",
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+
+
+def test_a_key_policy_can_require_tls(service: KmsService) -> None:
+    key = new_key(service, policy=policy(app("kms:GenerateDataKey"), DENY_WITHOUT_TLS))
+    request = GenerateDataKeyRequest(key_id=key, key_spec="AES_256")
+    service.generate_data_key(replace(APP_CALLER, secure_transport=True), request)
+    with pytest.raises(AccessDeniedException):
+        service.generate_data_key(replace(APP_CALLER, secure_transport=False), request)
+    # In-process callers came over no transport: the key is absent and Bool does not hold.
+    service.generate_data_key(APP_CALLER, request)
+
+
+def test_the_lockout_check_sees_how_the_caller_calls(service: KmsService) -> None:
+    """Over plain HTTP, a policy that admits administrators only over TLS is refused."""
+    plain = replace(ROOT_CALLER, secure_transport=False)
+    tls_only = policy(DENY_WITHOUT_TLS)
+    with pytest.raises(MalformedPolicyDocumentException, match="will not allow you"):
+        service.put_key_policy(plain, PutKeyPolicyRequest(key_id=new_key(service), policy=tls_only))
+    over_tls = replace(ROOT_CALLER, secure_transport=True)
+    service.put_key_policy(over_tls, PutKeyPolicyRequest(key_id=new_key(service), policy=tls_only))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from botocore.exceptions import ClientError
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
 from enclave_kms.testing import LocalCredentials, LocalKms
@@ -45,6 +46,42 @@ def enclave_kms_command() -> list[str]:
         return [str(script)]
     found = shutil.which("enclave-kms")
     return [found] if found else [sys.executable, "-m", "enclave_kms"]
+
+
+_ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+# The statement AWS documents for keys that must only be used over TLS.
+TLS_ONLY_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": _ROOT},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*",
+             "Action": "kms:GenerateDataKey", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ],
+    }
+)  # fmt: skip
+
+
+def generates_data_key(kms: Any, key_id: str) -> bool:
+    """Whether GenerateDataKey on ``key_id`` is allowed (any error but AccessDenied fails)."""
+    try:
+        kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDeniedException"
+        return False
+    return True
+
+
+def with_header(kms: Any, name: str, value: str) -> Any:
+    """``kms`` (a boto3 client), now sending ``name: value`` on every request."""
+
+    def add_header(request: Any, **_: object) -> None:
+        request.headers[name] = value
+
+    kms.meta.events.register("before-sign.kms.*", add_header)
+    return kms
 
 
 def audit_rows(server: RunningServer, key_id: str) -> list[dict[str, Any]]:

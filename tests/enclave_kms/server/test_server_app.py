@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, sign
@@ -48,13 +49,21 @@ def service() -> FakeService:
     return FakeService()
 
 
-@pytest.fixture
-def client(service: FakeService, tmp_path: Path) -> TestClient:
+def _app_client(
+    service: FakeService, tmp_path: Path, scheme: str = "http", **client: Any
+) -> TestClient:
+    """A client of the app over ``service``, signing as bob; ``client`` goes to TestClient."""
     settings = ServerSettings(data_dir=tmp_path, max_body_bytes=4096)
     creds = CredentialSet(
         [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT)]
     )
-    return TestClient(create_app(service, settings, credentials=creds), base_url=f"http://{HOST}")
+    app = create_app(service, settings, credentials=creds)
+    return TestClient(app, base_url=f"{scheme}://{HOST}", **client)
+
+
+@pytest.fixture
+def client(service: FakeService, tmp_path: Path) -> TestClient:
+    return _app_client(service, tmp_path)
 
 
 def post(client: TestClient, target: str, body: bytes, **kw: str) -> tuple[int, dict[str, object]]:
@@ -71,8 +80,17 @@ def test_signed_request_reaches_the_service_with_the_callers_principal(
     status, body = post(client, "GenerateRandom", b'{"NumberOfBytes": 4}')
     assert (status, body) == (200, {"Plaintext": "AAAAAA=="})
     assert service.callers == [
-        model.Caller(f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT, ACCESS_KEY)
+        model.Caller(f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT, ACCESS_KEY, None, False)
     ]
+
+
+@pytest.mark.parametrize(("scheme", "secure"), [("http", False), ("https", True)])
+def test_the_scheme_decides_secure_transport(
+    service: FakeService, tmp_path: Path, scheme: str, secure: bool
+) -> None:
+    client = _app_client(service, tmp_path, scheme)
+    assert post(client, "GenerateRandom", b'{"NumberOfBytes": 4}')[0] == 200
+    assert [caller.secure_transport for caller in service.callers] == [secure]
 
 
 @pytest.mark.parametrize(
@@ -86,12 +104,7 @@ def test_signed_request_reaches_the_service_with_the_callers_principal(
 def test_the_peer_address_becomes_the_callers_source_ip(
     service: FakeService, tmp_path: Path, peer: str, source_ip: str | None
 ) -> None:
-    settings = ServerSettings(data_dir=tmp_path, max_body_bytes=4096)
-    creds = CredentialSet(
-        [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT)]
-    )
-    app = create_app(service, settings, credentials=creds)
-    client = TestClient(app, base_url=f"http://{HOST}", client=(peer, 50000))
+    client = _app_client(service, tmp_path, client=(peer, 50000))
     assert post(client, "GenerateRandom", b'{"NumberOfBytes": 4}')[0] == 200
     assert [caller.source_ip for caller in service.callers] == [source_ip]
 

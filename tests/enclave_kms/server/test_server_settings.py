@@ -65,6 +65,8 @@ def test_flags_beat_env_beat_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         {"port": 70000},
         {"max_body_bytes": 10},
         {"trusted_proxies": ["10.0.0.0/8", "the-load-balancer"]},
+        {"tls_cert_file": "server.pem"},  # a certificate without its key
+        {"tls_key_file": "server.key"},
     ],
 )
 def test_invalid_settings_are_validation_errors(overrides: dict[str, object]) -> None:
@@ -161,6 +163,21 @@ def test_cli_reports_errors_without_traceback(
     err = capsys.readouterr().err
     assert code == 1
     assert "account_id" in err and "Traceback" not in err
+
+
+def test_serve_refuses_a_tls_pair_that_does_not_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "server.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    missing = tmp_path / "missing.pem"
+    code = cli.main(
+        ["serve", "--data-dir", str(tmp_path), "--tls-cert", str(missing), "--tls-key", str(key)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot serve HTTPS" in err and str(missing) in err and "Traceback" not in err
+    assert "bm90IGEga2V5" not in err  # nothing of the key file's content
 
 
 def test_cli_audit_rejects_a_bad_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
