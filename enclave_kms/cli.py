@@ -190,6 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     credentials = None
+    # Before any credential is generated and shown, like every check that can fail here.
+    tls = _tls_options(settings)
     if settings.insecure_accept_any_credentials and not _is_loopback(settings.host):
         # Anyone who can reach the port would be the account root: refuse beyond loopback.
         raise ValidationException(
@@ -207,7 +209,6 @@ def _serve(args: argparse.Namespace) -> int:
         # must not leave a fresh credential behind in a failed start.
         _factory.load_trust_roots(settings)
         credentials = _factory.ensure_credentials(settings)
-    tls = _tls_options(settings)
     endpoint = f"{'https' if tls else 'http'}://{settings.host}:{settings.port}"
     print(
         f"enclave-kms: AWS KMS JSON API at {endpoint} (region {settings.region}, account "

@@ -178,6 +178,7 @@ def test_serve_refuses_a_tls_pair_that_does_not_load(
     assert code == 1
     assert "cannot serve HTTPS" in err and str(missing) in err and "Traceback" not in err
     assert "bm90IGEga2V5" not in err  # nothing of the key file's content
+    assert not (tmp_path / "credentials.json").exists()  # refused before any was generated
 
 
 def test_cli_audit_rejects_a_bad_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
