@@ -1,5 +1,10 @@
 """SQL that turns a new SQLite store file back into what older versions left, for upgrades."""
 
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
 # Schema 3 added a MAC column to keys and aliases; without it a file is at schema 2.
 V2_WITHOUT_MACS = "ALTER TABLE keys DROP COLUMN mac; ALTER TABLE aliases DROP COLUMN mac;"
 
@@ -17,3 +22,16 @@ CREATE INDEX audit_by_time ON audit (time); CREATE INDEX audit_by_key ON audit (
 DELETE FROM meta WHERE name='audit_indexed_through';
 """
 )
+
+# A file from before record integrity: schema 2, no MACs, and no seal marker.
+V2_FILE = V2_WITHOUT_MACS + V3_AUDIT + "DELETE FROM meta WHERE name='records_sealed';"  # noqa: S608 - constants
+
+
+def rewind(path: Path, version: int, sql: str) -> None:
+    """Make the closed store file at ``path`` look as schema ``version`` left it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.executescript(sql)
+        db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(version),))
+    finally:
+        db.close()

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT
+from sqlite_versions import V2_FILE, rewind
 
 from enclave_kms import cli
 from enclave_kms.model import Caller, CreateKeyRequest
@@ -24,14 +24,7 @@ def _old_store(data_dir: Path) -> str:
     meta = service.create_key(ROOT, CreateKeyRequest(description="payments")).key_metadata
     assert meta is not None
     service.close()
-    db = sqlite3.connect(data_dir / "enclave-kms.sqlite3", isolation_level=None)
-    db.executescript(V2_WITHOUT_MACS)
-    db.executescript(V3_AUDIT)
-    db.executescript(
-        "UPDATE meta SET value='2' WHERE name='schema_version';"
-        "DELETE FROM meta WHERE name='records_sealed';"
-    )
-    db.close()
+    rewind(data_dir / "enclave-kms.sqlite3", 2, V2_FILE)
     return meta.key_id
 
 

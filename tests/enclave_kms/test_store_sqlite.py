@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlite_versions import V2_WITHOUT_MACS, V3_AUDIT, V4_AUDIT
+from sqlite_versions import V2_FILE, V2_WITHOUT_MACS, V4_AUDIT, rewind
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
@@ -231,10 +231,7 @@ def test_a_version_4_file_is_upgraded_and_its_records_have_no_source_ip(tmp_path
     store = SqliteStore(path, RootKey(bytes(32)))
     store.append_audit(replace(_audit("Encrypt", 0), source_ip="192.0.2.1"))
     store.close()
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(V4_AUDIT)
-    db.execute("UPDATE meta SET value='4' WHERE name='schema_version'")
-    db.close()
+    rewind(path, 4, V4_AUDIT)
 
     upgraded = SqliteStore(path, RootKey(bytes(32)))
     version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'")
@@ -346,11 +343,7 @@ def test_the_wal_file_stays_bounded_under_steady_writes(
 
 def _make_pre_integrity(path: Path) -> None:
     """Make the file look as a version without record integrity left it."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(V2_WITHOUT_MACS + V3_AUDIT)
-    db.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
-    db.execute("DELETE FROM meta WHERE name='records_sealed'")
-    db.close()
+    rewind(path, 2, V2_FILE)
 
 
 def test_a_version_2_file_opens_only_after_an_operator_seals_it(tmp_path: Path) -> None:

@@ -7,12 +7,11 @@ every record exactly once either way, and the planner must still be able to use 
 from __future__ import annotations
 
 import random
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlite_versions import V3_AUDIT
+from sqlite_versions import V3_AUDIT, rewind
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
@@ -134,10 +133,7 @@ def test_a_version_3_file_is_upgraded_keeping_its_records_indexed(tmp_path: Path
     for i in range(5):
         store.append_audit(record(i, KEYS[i % 2]))
     store.close()
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(V3_AUDIT)
-    db.execute("UPDATE meta SET value='3' WHERE name='schema_version'")
-    db.close()
+    rewind(path, 3, V3_AUDIT)
 
     upgraded = SqliteStore(path, RootKey(bytes(32)))
     version = upgraded._db.execute("SELECT value FROM meta WHERE name='schema_version'")
