@@ -2,8 +2,9 @@
 
 Every public operation runs inside :meth:`ServiceBase._operation`, which writes exactly one
 audit record whatever happens and converts storage and unexpected failures into KMS errors.
-Auditing fails closed and stays synchronous: the record is written (committed to the store)
-before the operation returns, and an operation that cannot be audited fails.
+Auditing fails closed: the record is written (committed to the store) before the operation
+returns, and an operation that cannot be audited fails. An asyncio adapter may instead hold
+the record back and write it itself before it answers (:meth:`ServiceBase.call_holding_audit`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from attestation import Verifier
 from enclave_kms._keyids import key_arn
@@ -27,8 +28,12 @@ from enclave_kms._service_context import (
     DRY_RUN_MESSAGE,
     MUTATING_OPERATIONS,
     Clock,
+    HeldAudit,
+    HeldCall,
     OpContext,
     StaleDecision,
+    holding_audit,
+    run_holding,
     utc_now,
 )
 from enclave_kms.audit import AuditRecord, AuditSink, StoreAuditSink
@@ -45,6 +50,8 @@ from enclave_kms.store import KeyRecord, Store, StoreBusyError, StoreError
 __all__ = ["ServiceBase"]
 
 _log = logging.getLogger("enclave_kms.service")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
 class _GuardedAudit(Protocol):
@@ -81,6 +88,7 @@ class ServiceBase:
         self._recipient_max_age = recipient_max_age
         self._recipient_reject_debug = recipient_reject_debug
         self._audit: AuditSink = audit if audit is not None else StoreAuditSink(store)
+        self._audit_to_store = audit is None
         # A store that can check key records in the audit statement itself (both ours) lets
         # cryptographic operations decide on cached records (see _service_context). Only
         # with the store as the audit sink: the check and the record must be one statement.
@@ -160,6 +168,10 @@ class ServiceBase:
             deny_reason=op.deny_reason,
             dry_run=op.dry_run,
         )
+        held = holding_audit() if self._audit_to_store else None
+        if held is not None:  # the adapter writes it (call_holding_audit)
+            held.append(HeldAudit(record, tuple(op.guards)))
+            return
         try:
             if op.guards and self._guarded_audit is not None:
                 written = self._guarded_audit(record, op.guards)
@@ -175,6 +187,40 @@ class ServiceBase:
             # exact_key_state runs the operation again on the committed state.
             self._records.invalidate()
             raise StaleDecision
+
+    # --- held audit records, for asyncio adapters ----------------------------------------------
+
+    def held_audit_writer(self) -> Any | None:
+        """The store's asynchronous audit writer, or None when records are written in the call.
+
+        Present only when the audit sink is the store and the store has one (PostgreSQL's
+        :meth:`~enclave_kms.store.postgres.PostgresStore.audit_batcher`). It has
+        ``async write(audits) -> list[bool]`` (each ``(record, guards)``; whether it was
+        written) and ``async aclose()``, and belongs to one event loop.
+        """
+        make = getattr(self._store, "audit_batcher", None)
+        return make() if self._audit_to_store and callable(make) else None
+
+    def call_holding_audit(
+        self,
+        method: Callable[[Caller, _Request], _Response],
+        caller: Caller,
+        request: _Request,
+    ) -> HeldCall[_Response]:
+        """Run ``method(caller, request)`` (an operation of this service), holding its audit back.
+
+        For an asyncio adapter with a :meth:`held_audit_writer`, which writes the records
+        without blocking its event loop, then answers only once they are written::
+
+            call = service.call_holding_audit(service.decrypt, caller, request)
+            while (again := call.settle(await writer.write(call.audits))) is not None:
+                call = again
+            return call.result()
+
+        A write that raises must fail the request (the record may be missing). With any
+        other audit sink, the record is written during the call as usual and nothing is held.
+        """
+        return run_holding(lambda: method(caller, request), on_stale=self._records.invalidate)
 
     @staticmethod
     def _finish_dry_run(op: OpContext, dry_run: bool | None) -> None:

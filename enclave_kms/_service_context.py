@@ -10,21 +10,29 @@ disabled, deleted, rotated or re-policied the key in between), nothing is writte
 whole operation runs again reading the key from the store, so its outcome and its audit
 record are those of the committed state. Either way the decision rests on the key as it was
 committed when the audit record was written, which is no weaker than reading the key first.
+
+Held audit records (see :func:`run_holding`): an asyncio adapter can run an operation with
+its audit record held back instead of written, write it itself without blocking its event
+loop (for PostgreSQL, together with other requests' records in one round trip), and answer
+only once it is written. A guarded record that was not written (a key changed) sends the
+operation round again reading through, exactly as above.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, ParamSpec, TypeVar
 
 from enclave_kms.model import Caller
 
 if TYPE_CHECKING:
     from enclave_kms._service_recipient import VerifiedRecipient
+    from enclave_kms.audit import AuditRecord
     from enclave_kms.store import KeyRecord
 
 __all__ = [
@@ -32,10 +40,14 @@ __all__ = [
     "DRY_RUN_MESSAGE",
     "MUTATING_OPERATIONS",
     "Clock",
+    "HeldAudit",
+    "HeldCall",
     "OpContext",
     "StaleDecision",
     "exact_key_state",
     "guards_allowed",
+    "holding_audit",
+    "run_holding",
     "utc_now",
 ]
 
@@ -81,6 +93,30 @@ MUTATING_OPERATIONS = frozenset(
 _GUARDS_ALLOWED: ContextVar[bool] = ContextVar("enclave_kms_guards_allowed", default=False)
 
 
+class HeldAudit(NamedTuple):
+    """An audit record held back for the adapter to write, and the key records it rests on.
+
+    The record may be written only if each key in ``guards`` still has the state, current
+    version and policy it has here (``append_audit_guarded``); with no guards, always.
+    """
+
+    record: AuditRecord
+    guards: tuple[KeyRecord, ...]
+
+
+class _Holding:
+    """The audit records the running call holds back, and whether it may use cached keys."""
+
+    __slots__ = ("allow_guards", "audits")
+
+    def __init__(self, *, allow_guards: bool) -> None:
+        self.allow_guards = allow_guards
+        self.audits: list[HeldAudit] = []
+
+
+_HOLDING: ContextVar[_Holding | None] = ContextVar("enclave_kms_holding_audit", default=None)
+
+
 def utc_now() -> datetime:
     """The default service clock."""
     return datetime.now(UTC)
@@ -88,7 +124,16 @@ def utc_now() -> datetime:
 
 def guards_allowed() -> bool:
     """Whether the running operation may decide on a cached key record (first attempt)."""
-    return _GUARDS_ALLOWED.get()
+    if not _GUARDS_ALLOWED.get():
+        return False
+    holding = _HOLDING.get()
+    return holding is None or holding.allow_guards
+
+
+def holding_audit() -> list[HeldAudit] | None:
+    """Where the running call holds its audit records back, or None: write them now."""
+    holding = _HOLDING.get()
+    return None if holding is None else holding.audits
 
 
 class StaleDecision(Exception):
@@ -169,3 +214,77 @@ def exact_key_state(method: Callable[_P, _R]) -> Callable[_P, _R]:
             _GUARDS_ALLOWED.reset(token)
 
     return run
+
+
+class HeldCall(Generic[_R]):
+    """One run of an operation whose audit records were held back (see :func:`run_holding`).
+
+    The adapter writes :attr:`audits`, passes what was written to :meth:`settle`, and answers
+    with :meth:`result` only once ``settle`` returns None. Until then the operation's
+    outcome, a data key included, must not leave the process.
+    """
+
+    __slots__ = ("_error", "_rerun", "_value", "audits")
+
+    def __init__(
+        self,
+        audits: tuple[HeldAudit, ...],
+        value: _R | None,
+        error: Exception | None,
+        rerun: Callable[[], HeldCall[_R]] | None,
+    ) -> None:
+        self.audits = audits
+        self._value = value
+        self._error = error
+        self._rerun = rerun
+
+    def settle(self, written: Sequence[bool]) -> HeldCall[_R] | None:
+        """None if every record was written; else the operation run again, to write instead.
+
+        A record goes unwritten only when a cached key it was decided on changed: this
+        outcome is discarded (no record of it exists) and the rerun reads every key from the
+        store, so its records have no guards and are always written.
+        """
+        if len(written) != len(self.audits):
+            raise ValueError("one outcome per held audit record is needed")
+        if all(written):
+            return None
+        if self._rerun is None:
+            raise ValueError("a record without guards is always written")
+        return self._rerun()
+
+    def result(self) -> _R:
+        """The operation's response; raises its error (a KmsError) instead, if it failed."""
+        if self._error is not None:
+            raise self._error
+        return typing.cast(_R, self._value)
+
+
+def run_holding(
+    call: Callable[[], _R], *, on_stale: Callable[[], None], allow_guards: bool = True
+) -> HeldCall[_R]:
+    """Run ``call`` (one service operation) with its audit records held back.
+
+    Args:
+        call: the operation, bound to its caller and request.
+        on_stale: run before the operation is run again because a cached key changed (the
+            service drops its cached records).
+        allow_guards: whether this run may decide on cached key records.
+    """
+    holding = _Holding(allow_guards=allow_guards)
+    token = _HOLDING.set(holding)
+    value: _R | None = None
+    error: Exception | None = None
+    try:
+        value = call()
+    except Exception as exc:  # the operation's error, raised again by HeldCall.result()
+        error = exc
+    finally:
+        _HOLDING.reset(token)
+
+    def rerun() -> HeldCall[_R]:
+        on_stale()
+        return run_holding(call, on_stale=on_stale, allow_guards=False)
+
+    guarded = any(audit.guards for audit in holding.audits)
+    return HeldCall(tuple(holding.audits), value, error, rerun if guarded else None)

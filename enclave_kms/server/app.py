@@ -8,7 +8,10 @@ as ``{"__type", "message"}`` with the error class's HTTP status (architecture ru
 3. resolve ``X-Amz-Target: TrentService.<Operation>`` against the core's registry;
 4. decode the JSON into the operation's request dataclass (:mod:`._wire`);
 5. call ``service.<method>(caller, request)`` on the event loop (a call is short: see
-   ``service_in_threadpool`` in the settings for the worker-thread alternative);
+   ``service_in_threadpool`` in the settings for the worker-thread alternative). Where the
+   service offers a ``held_audit_writer`` (PostgreSQL), the call's audit record is held back
+   and written by that writer while the event loop serves other requests; the answer waits
+   for it (:mod:`._held_audit`);
 6. encode the response, leaving absent fields out.
 
 Anything that is not a :class:`~enclave_kms.errors.KmsError` becomes ``KMSInternalException``
@@ -48,6 +51,7 @@ from enclave_kms.errors import (
 )
 from enclave_kms.model import OPERATIONS, Caller
 from enclave_kms.server._credentials import CredentialSet, load_credentials_file
+from enclave_kms.server._held_audit import HeldAuditWriter, call_holding_audit
 from enclave_kms.server._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from enclave_kms.server._sigv4 import (
     SigV4Verifier,
@@ -313,6 +317,8 @@ def create_app(
     insecure = settings.insecure_accept_any_credentials
     warn_every = settings.insecure_warning_interval
     threadpool = settings.service_in_threadpool
+    held_audit = getattr(service, "held_audit_writer", None)
+    audit_writer: HeldAuditWriter | None = held_audit() if callable(held_audit) else None
     body_timeout = settings.body_read_timeout_seconds
     counter = [0]
 
@@ -321,6 +327,8 @@ def create_app(
         if insecure:
             _LOG.warning(_INSECURE_WARNING)
         yield
+        if audit_writer is not None:
+            await audit_writer.aclose()
         if on_shutdown is not None:
             on_shutdown()
 
@@ -367,7 +375,11 @@ def create_app(
                 # says so in X-Forwarded-Proto (uvicorn rewrites the scheme only for those).
                 secure_transport=scope.get("scheme") == "https",
             )
-            if threadpool:
+            if audit_writer is not None:
+                result = await call_holding_audit(
+                    service, audit_writer, method, caller, kms_request, threadpool=threadpool
+                )
+            elif threadpool:
                 result = await run_in_threadpool(method, caller, kms_request)
             else:
                 result = method(caller, kms_request)

@@ -28,11 +28,17 @@ from enclave_kms.store._pg_schema import check_revision, describe_url
 # The store's tables: no trigger or rule on them is ever enclave-kms's own.
 _TABLES = ("keys", "key_versions", "aliases", "tags", "audit", "meta", "change_counter")
 
-__all__ = ["CHANGE_CHANNEL", "Conn", "PgBase"]
+__all__ = ["CHANGE_CHANNEL", "SESSION_SETTINGS", "Conn", "PgBase"]
 
 CHANGE_CHANNEL = "enclave_kms_key_changed"
 Conn = Connection[Any]
 _DURABLE = "SET LOCAL synchronous_commit TO on"
+SESSION_SETTINGS = (
+    "SELECT set_config('TimeZone', 'UTC', false), "
+    "set_config('lock_timeout', %s, false), "
+    "set_config('statement_timeout', %s, false), "
+    "set_config('synchronous_commit', 'off', false)"
+)
 _T = TypeVar("_T")
 
 
@@ -55,6 +61,8 @@ class PgBase:
         allow_unsealed: bool = False,
     ) -> None:
         self._root = root_key
+        self._url = url
+        self._connect_timeout = connect_timeout
         self._where = describe_url(url)
         self._settings = (
             f"{round(lock_timeout * 1000)}ms",
@@ -94,13 +102,7 @@ class PgBase:
         return f"PostgresStore({self._where})"
 
     def _configure(self, conn: Conn) -> None:
-        conn.execute(
-            "SELECT set_config('TimeZone', 'UTC', false), "
-            "set_config('lock_timeout', %s, false), "
-            "set_config('statement_timeout', %s, false), "
-            "set_config('synchronous_commit', 'off', false)",
-            self._settings,
-        )
+        conn.execute(SESSION_SETTINGS, self._settings)
 
     def _check_root_key(self, conn: Conn) -> None:
         # ON CONFLICT DO NOTHING: the first replica to start records the check value; every

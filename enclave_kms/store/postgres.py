@@ -35,6 +35,10 @@ and its ``_pg_*`` helpers are the only importers of psycopg.
   verified at start-up, so a changed root key is a clear error, not garbage. Plaintext
   material is returned in a ``bytearray`` the caller should overwrite; Python cannot
   guarantee that no other copy remains in memory.
+* **Audit records from the server** go through :meth:`PostgresStore.audit_batcher`: an
+  asyncio writer on its own connection that commits, in one statement and one round trip,
+  every record that queued while the previous batch was in flight (group commit). Each
+  request is answered only once its record is committed; see :mod:`._pg_audit`.
 * **Records sealed**: key and alias rows carry a MAC under the root key, checked on every read
   and before every change (:mod:`enclave_kms.store._integrity`), as in the SQLite store.
 """
@@ -46,7 +50,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from enclave_kms._rootkey import RootKey
-from enclave_kms.audit import AuditRecord, json_array
+from enclave_kms.audit import AuditRecord
 from enclave_kms.store._integrity import (
     ALIAS_RECORD,
     SEAL_MARKER,
@@ -64,7 +68,13 @@ from enclave_kms.store._interface import (
     Store,
     StoreError,
 )
-from enclave_kms.store._pg_base import CHANGE_CHANNEL, Conn
+from enclave_kms.store._pg_audit import (
+    AUDIT_INSERT,
+    PgAuditBatcher,
+    audit_params,
+    guarded_insert,
+)
+from enclave_kms.store._pg_base import CHANGE_CHANNEL, SESSION_SETTINGS, Conn
 from enclave_kms.store._pg_keys import TAG_UPSERT, PgKeys
 from enclave_kms.store._pg_rows import (
     ALIAS_SELECT,
@@ -78,32 +88,6 @@ from enclave_kms.store._pg_schema import HEAD_REVISION
 __all__ = ["CHANGE_CHANNEL", "SCHEMA_REVISION", "PostgresStore", "open_store"]
 
 SCHEMA_REVISION = HEAD_REVISION
-
-_AUDIT_INSERT = (
-    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
-    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, "
-    "source_ip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s)"
-)
-_AUDIT_INSERT_GUARDED = (
-    "INSERT INTO audit (time, operation, outcome, principal_arn, caller_account, key_arn, "
-    "access_key_id, ec_keys, att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, "
-    "source_ip) SELECT %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s WHERE "
-)
-_KEY_UNCHANGED = (
-    "EXISTS (SELECT 1 FROM keys WHERE key_id = %s AND key_state = %s "
-    "AND current_version = %s AND policy = %s)"
-)
-
-
-def _audit_params(record: AuditRecord) -> tuple[object, ...]:
-    return (
-        record.time, record.operation, record.outcome, record.principal_arn,
-        record.caller_account, record.key_arn, record.access_key_id,
-        json_array(record.encryption_context_keys),
-        record.attestation_module_id, record.attestation_image_digest,
-        json_array(record.attestation_pcrs), record.deny_reason, bool(record.dry_run),
-        record.source_ip,
-    )  # fmt: skip
 
 
 class PostgresStore(PgKeys):
@@ -311,7 +295,7 @@ class PostgresStore(PgKeys):
         process) can lose the last few records (up to three ``wal_writer_delay``, 600 ms by
         default), the same trade as the SQLite store's ``synchronous=NORMAL`` audit rows.
         """
-        self._read(lambda c: c.execute(_AUDIT_INSERT, _audit_params(record)))
+        self._read(lambda c: c.execute(AUDIT_INSERT, audit_params(record)))
 
     def append_audit_guarded(self, record: AuditRecord, keys: Sequence[KeyRecord]) -> bool:
         """Append ``record`` only if every key in ``keys`` is still exactly as given.
@@ -327,12 +311,24 @@ class PostgresStore(PgKeys):
         if not keys:
             self.append_audit(record)
             return True
-        query = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
-        params: list[object] = list(_audit_params(record))
-        for key in keys:
-            params += [key.key_id, key.key_state, key.current_version, key.policy]
+        query, params = guarded_insert(len(keys)), audit_params(record, keys)
         cur = self._read(lambda c: c.execute(query, params))
         return cur.rowcount == 1
+
+    def audit_batcher(self) -> PgAuditBatcher:
+        """A writer of audit records for an asyncio server (see :mod:`._pg_audit`).
+
+        It has its own connection, opened on first use inside the server's event loop: each
+        record is committed before :meth:`PgAuditBatcher.write` returns, as with
+        :meth:`append_audit_guarded`, but whatever queues while one batch is in flight is
+        written together in the next round trip.
+        """
+        return PgAuditBatcher(
+            self._url,
+            session_settings=(SESSION_SETTINGS, self._settings),
+            where=self._where,
+            connect_timeout=self._connect_timeout,
+        )
 
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int

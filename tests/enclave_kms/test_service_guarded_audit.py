@@ -6,6 +6,10 @@ interval is an hour, so only the audit statement's check can notice what replica
 every test asserts that B's next call still honours A's change at once, and that B's audit
 holds exactly one record per call (a call redone on the committed state leaves no record of
 the discarded attempt).
+
+Each test runs twice: calling B directly (the record is written inside the call), and
+calling it as the HTTP server does on PostgreSQL, with the record held back and written
+afterwards by the store's asynchronous writer (:mod:`held_audit`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from held_audit import GuardedStoreWriter, HeldAuditCalls
 
 from attestation import Verifier
 from enclave_kms._ciphertext import read_header
@@ -89,15 +94,28 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     return url
 
 
-@pytest.fixture
-def replicas(where: Path | str) -> Iterator[tuple[KmsService, KmsService, CountingStore]]:
+@pytest.fixture(params=["direct", "held"])
+def replicas(
+    request: pytest.FixtureRequest, where: Path | str
+) -> Iterator[tuple[KmsService, Any, CountingStore]]:
     a, _ = _service(where, poll=0)
     b, b_store = _service(where, poll=3600)  # B never polls during a test
+    called: Any = b
+    if request.param == "held":
+        writer = b.held_audit_writer()
+        assert (writer is None) == isinstance(where, Path)  # PostgreSQL's store has one
+        called = HeldAuditCalls(b, writer or GuardedStoreWriter(b_store))
     try:
-        yield a, b, b_store
+        yield a, called, b_store
     finally:
         a.close()
-        b.close()
+        called.close()
+
+
+def _assert_held_stale(b: Any, attempts: int) -> None:
+    """Held calls: the writer refused ``attempts`` records, decided on a key since changed."""
+    if isinstance(b, HeldAuditCalls):
+        assert b.unwritten == attempts
 
 
 def _key(a: KmsService) -> str:
@@ -123,6 +141,9 @@ def test_a_warm_cache_takes_no_key_read_per_call(replicas: Any) -> None:
         b.generate_data_key(ROOT, GenerateDataKeyRequest(key_id=key_id, key_spec="AES_256"))
     assert counted.key_reads == before
     assert _outcomes(b, key_id) == [("GenerateDataKey", "success")] * 6
+    _assert_held_stale(b, 0)
+    if isinstance(b, HeldAuditCalls):  # each warm call was decided on the cached record
+        assert [len(held.guards) for held in b.held[1:]] == [1] * 5
 
 
 def test_disable_on_a_is_honoured_by_bs_next_call(replicas: Any) -> None:
@@ -143,6 +164,7 @@ def test_disable_on_a_is_honoured_by_bs_next_call(replicas: Any) -> None:
         ("GenerateDataKey", "DisabledException"),
         ("Decrypt", "success"),
     ]
+    _assert_held_stale(b, 1)  # the Decrypt decided on the cached Enabled record, then again
 
 
 def test_rotation_on_a_makes_bs_next_encrypt_use_the_new_version(replicas: Any) -> None:
@@ -154,6 +176,7 @@ def test_rotation_on_a_makes_bs_next_encrypt_use_the_new_version(replicas: Any) 
     assert old is not None and new is not None
     assert (read_header(old).key_version, read_header(new).key_version) == (1, 2)
     assert _outcomes(b, key_id) == [("Encrypt", "success")] * 2
+    _assert_held_stale(b, 1)
 
 
 def test_a_policy_change_on_a_binds_bs_next_call(replicas: Any) -> None:
@@ -178,6 +201,7 @@ def test_a_policy_change_on_a_binds_bs_next_call(replicas: Any) -> None:
     with pytest.raises(AccessDeniedException):
         b.encrypt(APP, EncryptRequest(key_id=key_id, plaintext=b"x"))
     assert _outcomes(b, key_id) == [("Encrypt", "success"), ("Encrypt", "AccessDeniedException")]
+    _assert_held_stale(b, 1)
 
 
 def test_a_key_deleted_on_a_is_gone_for_b(replicas: Any, where: Path | str) -> None:
@@ -194,3 +218,4 @@ def test_a_key_deleted_on_a_is_gone_for_b(replicas: Any, where: Path | str) -> N
         direct.close()
     with pytest.raises(NotFoundException):
         b.encrypt(ROOT, EncryptRequest(key_id=key_id, plaintext=b"x"))
+    _assert_held_stale(b, 1)

@@ -1,0 +1,297 @@
+"""Audit rows in PostgreSQL: the insert statements, and a writer that batches them.
+
+:class:`PgAuditBatcher` is for an asyncio server. A request hands it the record it must
+write before answering and awaits the outcome; meanwhile the event loop serves other
+requests, whose records queue up. One connection writes whatever has queued in one round
+trip (``executemany`` in pipeline mode), then the next batch. This is group commit: with
+N requests in flight, one round trip and one commit serve all N, where one insert per
+request used to hold the event loop for a round trip each time.
+
+A batch is one statement (:func:`batch_insert`: the records as column arrays, ``unnest``),
+so it is kept whole or not at all. When the database (or the driver) refuses one record,
+none of its batch is kept; each is then written on its own, and only that one fails. Every
+record is committed before its request is answered, and a guarded record is written only
+if its keys are unchanged, checked by the statement that writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from enclave_kms.audit import AuditRecord, json_array
+from enclave_kms.store._interface import KeyRecord, StoreError
+from enclave_kms.store._pg_rows import convert_error
+
+__all__ = [
+    "AUDIT_INSERT",
+    "PgAuditBatcher",
+    "audit_params",
+    "batch_insert",
+    "batch_rows",
+    "guarded_insert",
+]
+
+_AsyncConn = psycopg.AsyncConnection[Any]
+# One audit write: the record, and the key records it is guarded by (possibly none).
+AuditWrite = tuple[AuditRecord, Sequence[KeyRecord]]
+
+_COLUMNS = (
+    "time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, ec_keys, "
+    "att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, source_ip"
+)
+_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s"
+AUDIT_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608 - constants
+_KEY_UNCHANGED = (
+    "EXISTS (SELECT 1 FROM keys WHERE key_id = %s AND key_state = %s "
+    "AND current_version = %s AND policy = %s)"
+)
+
+
+@functools.cache
+def guarded_insert(guards: int) -> str:
+    """The insert that writes a row only if ``guards`` keys are each as given."""
+    checks = " AND ".join([_KEY_UNCHANGED] * guards) or "true"
+    return f"INSERT INTO audit ({_COLUMNS}) SELECT {_VALUES} WHERE {checks}"
+
+
+_RECORD_TYPES = (
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+    "bool",
+    "text",
+)  # fmt: skip, one per column of _COLUMNS
+_GUARD_COLUMNS = (("key_id", "text"), ("key_state", "text"), ("current_version", "int"),
+                  ("policy", "text"))  # fmt: skip
+
+
+@functools.cache
+def batch_insert(guards: int) -> str:
+    """One statement that inserts many records, each only if its ``guards`` keys are as given.
+
+    Its one parameter is :func:`batch_rows`. It answers the 1-based position of each record
+    it wrote. (A JSON array of records costs the driver one string, where one array per
+    column costs it a dump of each, and PostgreSQL about the same.)
+    """
+    columns = [
+        *zip(_COLUMNS.split(", "), _RECORD_TYPES, strict=True),
+        *((f"g{j}_{c}", t) for j in range(guards) for c, t in _GUARD_COLUMNS),
+        ("n", "int"),
+    ]
+    # Names and types are made here; every value is in the parameter.
+    rows = f"jsonb_to_recordset(%s::jsonb) AS r({', '.join(f'{c} {t}' for c, t in columns)})"
+    checks = " AND ".join(
+        "EXISTS (SELECT 1 FROM keys WHERE "  # noqa: S608
+        + " AND ".join(f"{c} = r.g{j}_{c}" for c, _ in _GUARD_COLUMNS)
+        + ")"
+        for j in range(guards)
+    )
+    ok = f"SELECT * FROM {rows} WHERE {checks or 'true'}"  # noqa: S608
+    insert = f"INSERT INTO audit ({_COLUMNS}) SELECT {_COLUMNS} FROM ok ORDER BY n"  # noqa: S608
+    # "ok" is evaluated once: the rows inserted are exactly the positions answered.
+    return f"WITH ok AS ({ok}), written AS ({insert}) SELECT n FROM ok"  # noqa: S608
+
+
+def batch_rows(writes: Sequence[AuditWrite]) -> str:
+    """The parameter of :func:`batch_insert`: the records (and guards) as a JSON array."""
+    rows = []
+    for n, (record, guards) in enumerate(writes, start=1):
+        row: dict[str, object] = {
+            "time": record.time.isoformat(),
+            "operation": record.operation,
+            "outcome": record.outcome,
+            "principal_arn": record.principal_arn,
+            "caller_account": record.caller_account,
+            "key_arn": record.key_arn,
+            "access_key_id": record.access_key_id,
+            "ec_keys": record.encryption_context_keys,
+            "att_module_id": record.attestation_module_id,
+            "att_image_digest": record.attestation_image_digest,
+            "att_pcrs": record.attestation_pcrs,
+            "deny_reason": record.deny_reason,
+            "dry_run": bool(record.dry_run),
+            "source_ip": record.source_ip,
+            "n": n,
+        }
+        for j, key in enumerate(guards):
+            row[f"g{j}_key_id"] = key.key_id
+            row[f"g{j}_key_state"] = key.key_state
+            row[f"g{j}_current_version"] = key.current_version
+            row[f"g{j}_policy"] = key.policy
+        rows.append(row)
+    return json.dumps(rows)
+
+
+def audit_params(record: AuditRecord, guards: Sequence[KeyRecord] = ()) -> list[object]:
+    """The parameters of :data:`AUDIT_INSERT`, then of each guard (``guarded_insert``)."""
+    params: list[object] = [
+        record.time, record.operation, record.outcome, record.principal_arn,
+        record.caller_account, record.key_arn, record.access_key_id,
+        json_array(record.encryption_context_keys),
+        record.attestation_module_id, record.attestation_image_digest,
+        json_array(record.attestation_pcrs), record.deny_reason, bool(record.dry_run),
+        record.source_ip,
+    ]  # fmt: skip
+    for key in guards:
+        params += [key.key_id, key.key_state, key.current_version, key.policy]
+    return params
+
+
+class _Pending:
+    __slots__ = ("future", "write")
+
+    def __init__(self, write: AuditWrite, future: asyncio.Future[bool]) -> None:
+        self.write = write
+        self.future = future
+
+
+class PgAuditBatcher:
+    """Writes audit records for one event loop, batching whatever queued during a round trip.
+
+    Args:
+        url: the database URL (the same one the store's pool uses).
+        session_settings: ``(sql, params)`` that configures a new session as the pool does.
+        where: the database as error messages name it (no password).
+        connect_timeout: seconds allowed to (re)connect.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session_settings: tuple[str, Sequence[object]],
+        where: str,
+        connect_timeout: float,
+    ) -> None:
+        self._url = url
+        self._session = session_settings
+        self._where = where
+        self._connect_timeout = max(1, round(connect_timeout))
+        self._conn: _AsyncConn | None = None
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"PgAuditBatcher({self._where})"
+
+    async def write(self, writes: Sequence[AuditWrite]) -> list[bool]:
+        """Write each ``(record, guards)``; return, per record, whether it was written.
+
+        A guarded record is written only if every key in its guards still has the state,
+        current version and policy given (in the same statement); ``False`` means it was not.
+
+        Raises:
+            StoreError: the database refused a record or could not be reached (the caller
+                must fail its operation: its record may not have been written).
+        """
+        if not writes:
+            return []
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in writes]
+        self._queue += [_Pending(w, f) for w, f in zip(writes, futures, strict=True)]
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return list(await asyncio.gather(*futures))
+
+    async def aclose(self) -> None:
+        """Finish the queued writes, then close the connection."""
+        if self._flusher is not None:
+            await self._flusher
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _flush(self) -> None:
+        # Runs while anything is queued: each round trip takes everything that queued during
+        # the last one (group commit). One connection, one batch in flight at a time.
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._write_batch(batch)
+            except Exception as exc:  # whatever it is, no request may be left waiting
+                self._fail(batch, self._store_error(exc))
+            except BaseException:  # cancelled (the event loop is closing)
+                self._fail(batch, StoreError(f"audit writer for {self._where} stopped"))
+                raise
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        if isinstance(exc, psycopg.Error):
+            return convert_error(exc, self._where)
+        if isinstance(exc, OSError):
+            return StoreError(f"cannot write to {self._where}: {exc.strerror}")
+        # A value the driver cannot send (a lone surrogate), or a bug: the type, not the text,
+        # which could quote the record.
+        return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending], error: StoreError) -> None:
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    async def _connection(self) -> _AsyncConn:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self._conn = None
+        conn = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, connect_timeout=self._connect_timeout
+        )
+        sql, params = self._session
+        await conn.execute(sql, params)
+        self._conn = conn
+        return conn
+
+    async def _write_batch(self, batch: Sequence[_Pending]) -> None:
+        conn = await self._connection()
+        groups: dict[int, list[_Pending]] = {}
+        for pending in batch:  # one statement per number of guards (almost always one)
+            groups.setdefault(len(pending.write[1]), []).append(pending)
+        for group in groups.values():
+            await self._write_group(conn, group)
+
+    async def _write_group(self, conn: _AsyncConn, group: Sequence[_Pending]) -> None:
+        try:
+            outcomes = await _insert(conn, [p.write for p in group])
+        except (psycopg.Error, ValueError) as exc:  # ValueError: a str the driver cannot encode
+            if conn.broken or conn.closed:
+                raise  # unknown whether it was committed: every write still waiting fails
+            if len(group) == 1:
+                if not group[0].future.done():  # the waiting request may have been cancelled
+                    group[0].future.set_exception(self._store_error(exc))
+                return
+            # One statement: the database kept none of it. Write each record on its own, so
+            # that only the one it refuses fails.
+            for pending in group:
+                await self._write_group(conn, [pending])
+            return
+        for pending, written in zip(group, outcomes, strict=True):
+            if not pending.future.done():  # the waiting request may have been cancelled
+                pending.future.set_result(written)
+
+
+async def _insert(conn: _AsyncConn, writes: Sequence[AuditWrite]) -> list[bool]:
+    """Insert ``writes`` (each with the same number of guards) in one statement."""
+    if len(writes) == 1:
+        record, guards = writes[0]
+        query = guarded_insert(len(guards)) if guards else AUDIT_INSERT
+        cur = await conn.execute(query, audit_params(record, guards))
+        return [cur.rowcount == 1]
+    cur = await conn.execute(batch_insert(len(writes[0][1])), (batch_rows(writes),))
+    written = {int(n) for (n,) in await cur.fetchall()}
+    return [i in written for i in range(1, len(writes) + 1)]

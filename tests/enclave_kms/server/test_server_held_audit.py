@@ -1,0 +1,155 @@
+"""The server with a held-audit writer (as on PostgreSQL): answers wait for the audit record.
+
+A real service on a SQLite store, whose ``held_audit_writer`` is replaced by a test writer
+over the store's own guarded append: so the tests can see each record the server hands to
+the writer, make the writer refuse a record (a key changed) or fail (the database is gone).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kms_server_helpers import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, sign
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's httpx deprecation notice, as in test_server_app
+    from starlette.testclient import TestClient
+
+from attestation import Verifier
+from enclave_kms._rootkey import RootKey
+from enclave_kms.model import Caller, CreateKeyRequest, DisableKeyRequest
+from enclave_kms.server._credentials import Credential, CredentialSet
+from enclave_kms.server.app import create_app
+from enclave_kms.server.settings import ServerSettings
+from enclave_kms.service import KmsService
+from enclave_kms.store import StoreError
+from enclave_kms.store.sqlite import SqliteStore
+
+HOST = "testserver"
+ROOT = Caller(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT)
+
+
+class ScriptedWriter:
+    """Writes through the store's guarded append; can refuse or fail on demand."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.batches: list[list[str]] = []  # the operations of each write, as handed over
+        self.before_write: Any = None  # called once before the next write (to change a key)
+        self.fail = False
+        self.closed = False
+
+    async def write(self, audits: Sequence[tuple[Any, Sequence[Any]]]) -> list[bool]:
+        self.batches.append([record.operation for record, _ in audits])
+        if self.fail:
+            raise StoreError("cannot write to the audit database")
+        if self.before_write is not None:
+            self.before_write, act = None, self.before_write
+            act()
+        return [self.store.append_audit_guarded(record, guards) for record, guards in audits]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(params=[False, True], ids=["event-loop", "threadpool"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[KmsService, ScriptedWriter, TestClient]]:
+    store = SqliteStore(tmp_path / "kms.sqlite3", RootKey(bytes(32)))
+    service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier())
+    writer = ScriptedWriter(store)
+    service.held_audit_writer = lambda: writer  # type: ignore[method-assign]
+    creds = CredentialSet(
+        [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT)]
+    )
+    settings = ServerSettings(data_dir=tmp_path, service_in_threadpool=request.param)
+    app = create_app(service, settings, credentials=creds)
+    with TestClient(app, base_url=f"http://{HOST}") as client:
+        yield service, writer, client
+    assert writer.closed  # the app closes its writer when it shuts down
+    service.close()
+
+
+def _post(client: TestClient, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    headers, raw = sign(target, json.dumps(body).encode(), host=HOST)
+    resp = client.post("/", content=raw, headers=dict(headers))
+    return resp.status_code, resp.json()
+
+
+def _outcomes(service: KmsService) -> list[tuple[str, str]]:
+    return [(r.operation, r.outcome) for r in service.query_audit(limit=100)]
+
+
+def _key(service: KmsService) -> str:
+    key_id = service.create_key(ROOT, CreateKeyRequest()).key_metadata.key_id
+    assert key_id is not None
+    return key_id
+
+
+def test_the_record_is_handed_to_the_writer_and_written_before_the_answer(
+    setup: tuple[KmsService, ScriptedWriter, TestClient],
+) -> None:
+    service, writer, client = setup
+    key_id = _key(service)
+    status, body = _post(client, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"})
+    assert status == 200 and len(base64.b64decode(body["Plaintext"])) == 32
+    status, body = _post(client, "DisableKey", {"KeyId": "alias/none"})
+    assert (status, body["__type"]) == (400, "NotFoundException")
+    assert writer.batches == [["GenerateDataKey"], ["DisableKey"]]
+    assert _outcomes(service) == [
+        ("CreateKey", "success"),
+        ("GenerateDataKey", "success"),
+        ("DisableKey", "NotFoundException"),
+    ]
+
+
+def test_a_record_refused_because_the_key_changed_reruns_on_the_stored_key(
+    setup: tuple[KmsService, ScriptedWriter, TestClient],
+) -> None:
+    service, writer, client = setup
+    key_id = _key(service)
+    request = {"KeyId": key_id, "KeySpec": "AES_256"}
+    assert _post(client, "GenerateDataKey", request)[0] == 200  # the key record is now cached
+    # Another replica disables the key after this call decided, before its record is written.
+    writer.before_write = lambda: service._store.update_key(key_id, {"key_state": "Disabled"})
+    status, body = _post(client, "GenerateDataKey", request)
+    assert (status, body["__type"]) == (400, "DisabledException")
+    assert "Plaintext" not in body
+    # The refused attempt left no record; the rerun's record says what the caller was told.
+    assert writer.batches[1:] == [["GenerateDataKey"], ["GenerateDataKey"]]
+    assert _outcomes(service)[1:] == [
+        ("GenerateDataKey", "success"),
+        ("GenerateDataKey", "DisabledException"),
+    ]
+
+
+def test_a_failed_write_fails_the_request_and_nothing_secret_leaves(
+    setup: tuple[KmsService, ScriptedWriter, TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    service, writer, client = setup
+    key_id = _key(service)
+    writer.fail = True
+    status, body = _post(client, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"})
+    assert status == 500
+    assert body["__type"] == "KMSInternalException"
+    assert set(body) == {"__type", "message"}  # no data key without its record
+    assert "audit database" not in json.dumps(body)
+    assert "StoreError" in caplog.text
+    assert _outcomes(service) == [("CreateKey", "success")]
+
+
+def test_without_a_writer_the_service_writes_its_own_record(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "kms.sqlite3", RootKey(bytes(32)))
+    service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier())
+    assert service.held_audit_writer() is None  # SQLite writes in the call
+    key_id = _key(service)
+    service.disable_key(ROOT, DisableKeyRequest(key_id=key_id))
+    assert _outcomes(service)[-1] == ("DisableKey", "success")
+    service.close()
