@@ -193,8 +193,8 @@ class ServiceBase:
     def held_audit_writer(self) -> Any | None:
         """The store's asynchronous audit writer, or None when records are written in the call.
 
-        Present only when the audit sink is the store and the store has one (PostgreSQL's
-        :meth:`~enclave_kms.store.postgres.PostgresStore.audit_batcher`). It has
+        Present only when the audit sink is the store and the store has one (both built-in
+        stores: ``audit_batcher()``, see :mod:`enclave_kms.store._audit_batch`). It has
         ``async write(audits) -> list[bool]`` (each ``(record, guards)``; whether it was
         written) and ``async aclose()``, and belongs to one event loop.
         """

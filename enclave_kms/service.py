@@ -105,8 +105,8 @@ class KmsService(
       their audit record in one statement that checks the key's state, policy and current
       version are still those; if not, nothing is recorded and the call runs again on the
       store's state (:mod:`enclave_kms._service_context`), so the guarantee is the same with
-      one round trip per call instead of two. The HTTP server on PostgreSQL holds that record
-      back (:meth:`call_holding_audit`) and has the store's batching writer commit it with
+      one round trip per call instead of two. The HTTP server holds that record back
+      (:meth:`call_holding_audit`) and has the store's group-committing writer commit it with
       other requests' records, re-running the call the same way if a key changed.
     * **Never stale**: backing material per (key, version) never changes, and parsed
       policies are cached by their text, so neither needs invalidation.

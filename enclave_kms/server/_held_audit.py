@@ -1,11 +1,12 @@
 """Calling the service with its audit record held back, written without blocking the loop.
 
-Where the service offers ``held_audit_writer()`` (the PostgreSQL store's batching writer),
-the server calls each operation through ``service.call_holding_audit``: the operation runs
-as usual, but its audit record is handed back instead of written. This request then awaits
-the writer, which commits the record together with those of other requests that queued
-meanwhile, while the event loop goes on serving. The answer is sent only once the record
-is written, so an operation is never answered without its audit record.
+Where the service offers ``held_audit_writer()`` (the store's group-committing writer), the
+server calls each operation through ``service.call_holding_audit``: the operation runs as
+usual, but its audit record is handed back instead of written. This request then awaits the
+writer, which commits the record together with those of other requests that queued
+meanwhile, while the event loop goes on serving (on PostgreSQL, during the round trip). The
+answer is sent only once the record is written, so an operation is never answered without
+its audit record.
 """
 
 from __future__ import annotations

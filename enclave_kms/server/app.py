@@ -9,9 +9,9 @@ as ``{"__type", "message"}`` with the error class's HTTP status (architecture ru
 4. decode the JSON into the operation's request dataclass (:mod:`._wire`);
 5. call ``service.<method>(caller, request)`` on the event loop (a call is short: see
    ``service_in_threadpool`` in the settings for the worker-thread alternative). Where the
-   service offers a ``held_audit_writer`` (PostgreSQL), the call's audit record is held back
-   and written by that writer while the event loop serves other requests; the answer waits
-   for it (:mod:`._held_audit`);
+   service offers a ``held_audit_writer`` (both built-in stores), the call's audit record is
+   held back and written by that writer, with those of the other requests in flight, while
+   the event loop serves more; the answer waits for it (:mod:`._held_audit`);
 6. encode the response, leaving absent fields out.
 
 Anything that is not a :class:`~enclave_kms.errors.KmsError` becomes ``KMSInternalException``

@@ -1,22 +1,16 @@
-"""Audit rows in PostgreSQL: the insert statements, and a writer that batches them.
+"""Audit rows in PostgreSQL: the insert statements, and the server's batching writer.
 
-:class:`PgAuditBatcher` is for an asyncio server. A request hands it the record it must
-write before answering and awaits the outcome; meanwhile the event loop serves other
-requests, whose records queue up. One connection writes whatever has queued in one round
-trip (``executemany`` in pipeline mode), then the next batch. This is group commit: with
-N requests in flight, one round trip and one commit serve all N, where one insert per
-request used to hold the event loop for a round trip each time.
+:class:`PgAuditBatcher` is the group commit of :mod:`._audit_batch` on a connection of its
+own: whatever queued while one batch was in flight goes in the next round trip. Without it,
+a one-worker server held its event loop for one insert round trip per request.
 
-A batch is one statement (:func:`batch_insert`: the records as column arrays, ``unnest``),
-so it is kept whole or not at all. When the database (or the driver) refuses one record,
-none of its batch is kept; each is then written on its own, and only that one fails. Every
-record is committed before its request is answered, and a guarded record is written only
-if its keys are unchanged, checked by the statement that writes it.
+A batch is one statement (:func:`batch_insert`, the records as one JSON array), so it is
+kept whole or not at all. When the database (or the driver) refuses one record, none of its
+batch is kept; each is then written on its own, and only that one fails.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 from collections.abc import Sequence
@@ -25,6 +19,7 @@ from typing import Any
 import psycopg
 
 from enclave_kms.audit import AuditRecord, json_array
+from enclave_kms.store._audit_batch import AuditBatcher, AuditWrite, Outcome
 from enclave_kms.store._interface import KeyRecord, StoreError
 from enclave_kms.store._pg_rows import convert_error
 
@@ -38,8 +33,6 @@ __all__ = [
 ]
 
 _AsyncConn = psycopg.AsyncConnection[Any]
-# One audit write: the record, and the key records it is guarded by (possibly none).
-AuditWrite = tuple[AuditRecord, Sequence[KeyRecord]]
 
 _COLUMNS = (
     "time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, ec_keys, "
@@ -152,16 +145,8 @@ def audit_params(record: AuditRecord, guards: Sequence[KeyRecord] = ()) -> list[
     return params
 
 
-class _Pending:
-    __slots__ = ("future", "write")
-
-    def __init__(self, write: AuditWrite, future: asyncio.Future[bool]) -> None:
-        self.write = write
-        self.future = future
-
-
-class PgAuditBatcher:
-    """Writes audit records for one event loop, batching whatever queued during a round trip.
+class PgAuditBatcher(AuditBatcher):
+    """Group commit on PostgreSQL: one connection of its own, one statement per batch.
 
     Args:
         url: the database URL (the same one the store's pool uses).
@@ -178,71 +163,25 @@ class PgAuditBatcher:
         where: str,
         connect_timeout: float,
     ) -> None:
+        super().__init__(where=where)
         self._url = url
         self._session = session_settings
-        self._where = where
         self._connect_timeout = max(1, round(connect_timeout))
         self._conn: _AsyncConn | None = None
-        self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    def __repr__(self) -> str:
-        return f"PgAuditBatcher({self._where})"
-
-    async def write(self, writes: Sequence[AuditWrite]) -> list[bool]:
-        """Write each ``(record, guards)``; return, per record, whether it was written.
-
-        A guarded record is written only if every key in its guards still has the state,
-        current version and policy given (in the same statement); ``False`` means it was not.
-
-        Raises:
-            StoreError: the database refused a record or could not be reached (the caller
-                must fail its operation: its record may not have been written).
-        """
-        if not writes:
-            return []
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in writes]
-        self._queue += [_Pending(w, f) for w, f in zip(writes, futures, strict=True)]
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
-        return list(await asyncio.gather(*futures))
 
     async def aclose(self) -> None:
         """Finish the queued writes, then close the connection."""
-        if self._flusher is not None:
-            await self._flusher
+        await super().aclose()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-    async def _flush(self) -> None:
-        # Runs while anything is queued: each round trip takes everything that queued during
-        # the last one (group commit). One connection, one batch in flight at a time.
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self._write_batch(batch)
-            except Exception as exc:  # whatever it is, no request may be left waiting
-                self._fail(batch, self._store_error(exc))
-            except BaseException:  # cancelled (the event loop is closing)
-                self._fail(batch, StoreError(f"audit writer for {self._where} stopped"))
-                raise
 
     def _store_error(self, exc: Exception) -> StoreError:
         if isinstance(exc, psycopg.Error):
             return convert_error(exc, self._where)
         if isinstance(exc, OSError):
             return StoreError(f"cannot write to {self._where}: {exc.strerror}")
-        # A value the driver cannot send (a lone surrogate), or a bug: the type, not the text,
-        # which could quote the record.
-        return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
-
-    @staticmethod
-    def _fail(batch: Sequence[_Pending], error: StoreError) -> None:
-        for pending in batch:
-            if not pending.future.done():
-                pending.future.set_exception(error)
+        return super()._store_error(exc)
 
     async def _connection(self) -> _AsyncConn:
         conn = self._conn
@@ -257,32 +196,32 @@ class PgAuditBatcher:
         self._conn = conn
         return conn
 
-    async def _write_batch(self, batch: Sequence[_Pending]) -> None:
+    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
         conn = await self._connection()
-        groups: dict[int, list[_Pending]] = {}
-        for pending in batch:  # one statement per number of guards (almost always one)
-            groups.setdefault(len(pending.write[1]), []).append(pending)
-        for group in groups.values():
-            await self._write_group(conn, group)
+        outcomes: list[Outcome] = [False] * len(writes)
+        groups: dict[int, list[int]] = {}
+        for i, (_, guards) in enumerate(writes):  # one statement per number of guards
+            groups.setdefault(len(guards), []).append(i)
+        for indices in groups.values():  # almost always one
+            written = await self._write_group(conn, [writes[i] for i in indices])
+            for i, outcome in zip(indices, written, strict=True):
+                outcomes[i] = outcome
+        return outcomes
 
-    async def _write_group(self, conn: _AsyncConn, group: Sequence[_Pending]) -> None:
+    async def _write_group(self, conn: _AsyncConn, group: list[AuditWrite]) -> list[Outcome]:
         try:
-            outcomes = await _insert(conn, [p.write for p in group])
+            return list(await _insert(conn, group))
         except (psycopg.Error, ValueError) as exc:  # ValueError: a str the driver cannot encode
             if conn.broken or conn.closed:
-                raise  # unknown whether it was committed: every write still waiting fails
+                raise  # unknown whether it was committed: the whole batch fails
             if len(group) == 1:
-                if not group[0].future.done():  # the waiting request may have been cancelled
-                    group[0].future.set_exception(self._store_error(exc))
-                return
-            # One statement: the database kept none of it. Write each record on its own, so
-            # that only the one it refuses fails.
-            for pending in group:
-                await self._write_group(conn, [pending])
-            return
-        for pending, written in zip(group, outcomes, strict=True):
-            if not pending.future.done():  # the waiting request may have been cancelled
-                pending.future.set_result(written)
+                return [self._store_error(exc)]
+        # One statement: the database kept none of it. Write each record on its own, so that
+        # only the one it refuses fails.
+        outcomes: list[Outcome] = []
+        for write in group:
+            outcomes += await self._write_group(conn, [write])
+        return outcomes
 
 
 async def _insert(conn: _AsyncConn, writes: Sequence[AuditWrite]) -> list[bool]:

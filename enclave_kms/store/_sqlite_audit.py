@@ -11,22 +11,32 @@ transaction taken before it reads anything, so the check and the insert see the 
 committed state of the file with every other writer (any process) shut out until it commits:
 a key change either committed before (nothing is written, the call runs again) or commits
 after the record.
+
+``audit_batcher`` is the server's group commit (:mod:`._audit_batch`): the records that queued
+during one turn of the event loop go in one transaction, so one writer-lock turn and one WAL
+commit serve them all, each guarded record still checked by its own statement.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from enclave_kms.audit import AuditRecord, json_array
-from enclave_kms.store._interface import KeyRecord
-from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query
+from enclave_kms.store._audit_batch import AuditBatcher, AuditWrite, Outcome
+from enclave_kms.store._interface import KeyRecord, StoreError
+from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query, index_pending_audit
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
+from enclave_kms.store._writer_lock import lock_exclusive, unlock
 
-__all__ = ["SqliteAudit"]
+__all__ = ["SqliteAudit", "SqliteAuditBatcher"]
 
+# Every _WAL_CHECK_EVERY audit writes, a writer brings the audit indexes up to date (see
+# _sqlite_audit_index) and looks at the WAL (see SqliteBase._restart_wal_if_huge).
+_WAL_CHECK_EVERY = 256
 # indexed = 0: the record enters the audit indexes with the next batch (_sqlite_audit_index).
 _INSERT_INTO_AUDIT = f"INSERT INTO audit ({AUDIT_FIELDS}, indexed) "
 _AUDIT_INSERT = _INSERT_INTO_AUDIT + "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
@@ -46,6 +56,33 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
         json_array(record.attestation_pcrs), record.deny_reason,
         int(record.dry_run), record.source_ip,
     )  # fmt: skip
+
+
+def _guarded_insert(
+    record: AuditRecord, keys: Sequence[KeyRecord]
+) -> tuple[str, tuple[object, ...]]:
+    sql = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
+    params: list[object] = list(_audit_params(record))
+    for key in keys:
+        params += [key.key_id, key.key_state, key.current_version, key.policy]
+    return sql, tuple(params)
+
+
+class SqliteAuditBatcher(AuditBatcher):
+    """Group commit on SQLite: each batch is one transaction, run on the event loop.
+
+    SQLite writes in-process, with no round trip to overlap, so the batch runs in the loop's
+    thread, as a single write would. What it saves is the per-transaction work: one turn of
+    the writer lock and one WAL commit per batch, and in the other workers one fewer reload
+    of pages per commit they did not make.
+    """
+
+    def __init__(self, store: SqliteAudit) -> None:
+        super().__init__(where=str(store.path))
+        self._store = store
+
+    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
+        return self._store.append_audits(writes)
 
 
 class SqliteAudit(SqliteBase):
@@ -68,11 +105,32 @@ class SqliteAudit(SqliteBase):
         if not keys:
             self.append_audit(record)
             return True
-        sql = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
-        params: list[object] = list(_audit_params(record))
-        for key in keys:
-            params += [key.key_id, key.key_state, key.current_version, key.policy]
-        return self._execute_alone(self._audit_db, sql, tuple(params)) == 1
+        return self._execute_alone(self._audit_db, *_guarded_insert(record, keys)) == 1
+
+    def append_audits(self, writes: Sequence[AuditWrite]) -> list[Outcome]:
+        """Append several ``(record, guards)`` in one transaction; per record, its outcome.
+
+        Each record with guards is written only if its keys are unchanged (as
+        :meth:`append_audit_guarded`), and answers whether it was. A record SQLite cannot take
+        (a string that is not text) answers a StoreError; the others are written.
+
+        Raises:
+            StoreError: the transaction failed: none of the records was written.
+        """
+        statements = [
+            _guarded_insert(record, keys) if keys else (_AUDIT_INSERT, _audit_params(record))
+            for record, keys in writes
+        ]
+        return [
+            StoreError(f"cannot write an audit record to {self.path}: {type(count).__name__}")
+            if isinstance(count, ValueError)
+            else count == 1
+            for count in self._execute_batch(self._audit_db, statements)
+        ]
+
+    def audit_batcher(self) -> SqliteAuditBatcher:
+        """A group-committing writer of audit records for an asyncio server (one event loop)."""
+        return SqliteAuditBatcher(self)
 
     def query_audit(
         self, *, since: datetime | None, key_arn: str | None, limit: int
@@ -104,3 +162,66 @@ class SqliteAudit(SqliteBase):
             )
             for r in rows
         ]
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _execute_alone(self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> int:
+        """Run one single-row write in its own implicit transaction; return its row count.
+
+        A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
+        the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
+        """
+        # The writer lock taken inline, not through the _writer() generator: this runs on every
+        # audited call, and the generator machinery costs more than the two flock calls.
+        with self._lock:
+            lock_exclusive(self._writer_fd)
+            try:
+                count = conn.execute(sql, params).rowcount
+                self._count_writes(conn, 1)
+                return count
+            except sqlite3.Error as exc:
+                raise self._convert(exc) from None
+            finally:
+                unlock(self._writer_fd)
+
+    def _execute_batch(
+        self, conn: sqlite3.Connection, statements: Sequence[tuple[str, tuple[object, ...]]]
+    ) -> list[int | ValueError]:
+        """Run single-row writes in one transaction; per statement, its row count.
+
+        A statement whose parameters cannot be bound (a ``str`` that is not text, such as a
+        lone surrogate) is skipped and answered with its ValueError; the others commit.
+        """
+        with self._lock:
+            lock_exclusive(self._writer_fd)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                counts: list[int | ValueError] = []
+                try:
+                    for sql, params in statements:
+                        try:
+                            counts.append(conn.execute(sql, params).rowcount)
+                        except ValueError as exc:  # raised before SQLite runs anything
+                            counts.append(exc)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                self._count_writes(conn, len(statements))
+                return counts
+            except sqlite3.Error as exc:
+                raise self._convert(exc) from None
+            finally:
+                unlock(self._writer_fd)
+
+    def _count_writes(self, conn: sqlite3.Connection, count: int) -> None:
+        """After ``count`` audit writes: index pending records and check the WAL, now and then.
+
+        The caller holds both writer locks, outside any transaction.
+        """
+        self._writes_unchecked += count
+        if self._writes_unchecked >= _WAL_CHECK_EVERY:
+            self._writes_unchecked = 0
+            index_pending_audit(conn)
+            self._restart_wal_if_huge(conn)

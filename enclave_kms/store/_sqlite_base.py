@@ -31,11 +31,7 @@ from enclave_kms.store._interface import (
     StoreError,
     UnsealedRecordsError,
 )
-from enclave_kms.store._sqlite_audit_index import (
-    create_audit_indexes,
-    index_pending_audit,
-    upgrade_audit_to_v4,
-)
+from enclave_kms.store._sqlite_audit_index import create_audit_indexes, upgrade_audit_to_v4
 from enclave_kms.store._sqlite_rows import (
     AUDIT_COLUMNS,
     AUDIT_SOURCE_IP_COLUMN,
@@ -54,11 +50,9 @@ _CHECKPOINT_INTERVAL = 0.25  # seconds between background WAL checkpoints
 _WAL_RESTART_SIZE = 8 * 1024 * 1024  # past this, make the WAL start over (see _checkpoint_loop)
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
 _CHECKPOINT_BUSY_TIMEOUT = 0.05  # seconds a RESTART may wait for readers while writers wait
-# Every _WAL_CHECK_EVERY audit writes, a writer brings the audit indexes up to date (see
-# _sqlite_audit_index) and looks at the WAL: the backstop when the checkpoint thread cannot keep
-# up (starved of CPU, or of the writer lock by a tight write loop). Past _WAL_FORCE_SIZE it
-# restarts the WAL itself, with the locks it already holds.
-_WAL_CHECK_EVERY = 256
+# Past this size an audit writer restarts the WAL itself (_restart_wal_if_huge): the backstop
+# when the checkpoint thread cannot keep up (starved of CPU, or of the writer lock by a tight
+# write loop).
 _WAL_FORCE_SIZE = 64 * 1024 * 1024
 
 
@@ -274,29 +268,6 @@ class SqliteBase:
                 if isinstance(exc, sqlite3.Error):
                     raise self._convert(exc) from None
                 raise
-
-    def _execute_alone(self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> int:
-        """Run one single-row write in its own implicit transaction; return its row count.
-
-        A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
-        the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
-        """
-        # The writer lock taken inline, not through the _writer() generator: this runs on every
-        # audited call, and the generator machinery costs more than the two flock calls.
-        with self._lock:
-            lock_exclusive(self._writer_fd)
-            try:
-                count = conn.execute(sql, params).rowcount
-                self._writes_unchecked += 1
-                if self._writes_unchecked >= _WAL_CHECK_EVERY:
-                    self._writes_unchecked = 0
-                    index_pending_audit(conn)
-                    self._restart_wal_if_huge(conn)
-                return count
-            except sqlite3.Error as exc:
-                raise self._convert(exc) from None
-            finally:
-                unlock(self._writer_fd)
 
     def _restart_wal_if_huge(self, conn: sqlite3.Connection) -> None:
         """The backstop of _checkpoint_loop; the caller holds both writer locks."""

@@ -1,34 +1,19 @@
-"""Calling the service as the HTTP server does on PostgreSQL: audit held back, written, answered.
+"""Calling the service as the HTTP server does: audit held back, written, then answered.
 
 :class:`HeldAuditCalls` wraps a service: each operation runs through
-``call_holding_audit``, its held records are written by a writer (the store's own batcher on
-PostgreSQL; on SQLite, :class:`GuardedStoreWriter`, the store's guarded append), and only
-then is the response returned or the error raised, looping through ``settle`` as the server
-does.
+``call_holding_audit``, its held records are written by a writer (the store's own
+group-committing batcher), and only then is the response returned or the error raised,
+looping through ``settle`` as the server does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from enclave_kms.model import OPERATIONS
 
 _OPERATION_METHODS = frozenset(method for _, _, method in OPERATIONS.values())
-
-
-class GuardedStoreWriter:
-    """An asynchronous writer over a store's ``append_audit_guarded`` (one record at a time)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    async def write(self, audits: Sequence[tuple[Any, Sequence[Any]]]) -> list[bool]:
-        return [self._store.append_audit_guarded(record, guards) for record, guards in audits]
-
-    async def aclose(self) -> None:
-        return None
 
 
 class HeldAuditCalls:

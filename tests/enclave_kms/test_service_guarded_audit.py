@@ -8,8 +8,8 @@ holds exactly one record per call (a call redone on the committed state leaves n
 the discarded attempt).
 
 Each test runs twice: calling B directly (the record is written inside the call), and
-calling it as the HTTP server does on PostgreSQL, with the record held back and written
-afterwards by the store's asynchronous writer (:mod:`held_audit`).
+calling it as the HTTP server does, with the record held back and written afterwards by the
+store's group-committing writer (:mod:`held_audit`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from held_audit import GuardedStoreWriter, HeldAuditCalls
+from held_audit import HeldAuditCalls
 
 from attestation import Verifier
 from enclave_kms._ciphertext import read_header
@@ -102,9 +102,7 @@ def replicas(
     b, b_store = _service(where, poll=3600)  # B never polls during a test
     called: Any = b
     if request.param == "held":
-        writer = b.held_audit_writer()
-        assert (writer is None) == isinstance(where, Path)  # PostgreSQL's store has one
-        called = HeldAuditCalls(b, writer or GuardedStoreWriter(b_store))
+        called = HeldAuditCalls(b, b.held_audit_writer())
     try:
         yield a, called, b_store
     finally:

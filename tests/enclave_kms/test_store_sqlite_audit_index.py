@@ -15,7 +15,7 @@ from sqlite_versions import V3_AUDIT, rewind
 
 from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import AuditRecord
-from enclave_kms.store import _sqlite_base
+from enclave_kms.store import _sqlite_audit
 from enclave_kms.store._sqlite_audit_index import audit_query
 from enclave_kms.store.sqlite import SqliteStore
 
@@ -47,7 +47,7 @@ def in_index(store: SqliteStore, index: str) -> int:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sqlite_base, "_WAL_CHECK_EVERY", BATCH)
+    monkeypatch.setattr(_sqlite_audit, "_WAL_CHECK_EVERY", BATCH)
 
 
 @pytest.mark.usefixtures("small_batches")
@@ -62,6 +62,19 @@ def test_a_record_enters_the_indexes_with_the_next_batch(tmp_path: Path) -> None
     store.append_audit(record(BATCH, KEYS[0]))  # the write that crosses the count
     assert watermark(store) == BATCH
     assert in_index(store, "audit_by_time") == in_index(store, "audit_by_key") == BATCH
+    store.close()
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_group_commit_counts_each_of_its_records_towards_the_next_batch(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "s.db", RootKey(bytes(32)))
+    store.append_audits([(record(i, KEYS[1]), ()) for i in range(BATCH - 2)])
+    assert watermark(store) == 0
+    store.append_audits([(record(i, KEYS[1]), ()) for i in range(2)])  # crosses the count
+    assert watermark(store) == BATCH
+    assert in_index(store, "audit_by_key") == BATCH
     store.close()
 
 

@@ -1,8 +1,8 @@
-"""The server with a held-audit writer (as on PostgreSQL): answers wait for the audit record.
+"""The server with a held-audit writer: answers wait for the audit record.
 
 A real service on a SQLite store, whose ``held_audit_writer`` is replaced by a test writer
-over the store's own guarded append: so the tests can see each record the server hands to
-the writer, make the writer refuse a record (a key changed) or fail (the database is gone).
+over the store's own guarded append, so the tests can see each record the server hands to the
+writer, and make the writer refuse a record (a key changed) or fail (the database is gone).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ with warnings.catch_warnings():
 
 from attestation import Verifier
 from enclave_kms._rootkey import RootKey
+from enclave_kms.audit import MemoryAuditSink
 from enclave_kms.model import Caller, CreateKeyRequest, DisableKeyRequest
 from enclave_kms.server._credentials import Credential, CredentialSet
 from enclave_kms.server.app import create_app
@@ -145,11 +146,17 @@ def test_a_failed_write_fails_the_request_and_nothing_secret_leaves(
     assert _outcomes(service) == [("CreateKey", "success")]
 
 
-def test_without_a_writer_the_service_writes_its_own_record(tmp_path: Path) -> None:
+def test_with_its_own_audit_sink_the_service_writes_in_the_call(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "kms.sqlite3", RootKey(bytes(32)))
-    service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier())
-    assert service.held_audit_writer() is None  # SQLite writes in the call
+    sink = MemoryAuditSink()
+    service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier(), audit=sink)
+    # The store's writer would write to the store, not to this sink: none is offered.
+    assert service.held_audit_writer() is None
     key_id = _key(service)
-    service.disable_key(ROOT, DisableKeyRequest(key_id=key_id))
-    assert _outcomes(service)[-1] == ("DisableKey", "success")
+    held = service.call_holding_audit(service.disable_key, ROOT, DisableKeyRequest(key_id=key_id))
+    assert held.audits == ()  # nothing held back: the sink has it already
+    assert [(r.operation, r.outcome) for r in sink.records] == [
+        ("CreateKey", "success"),
+        ("DisableKey", "success"),
+    ]
     service.close()

@@ -1,0 +1,115 @@
+"""Group commit of audit records for an asyncio server (the stores' ``audit_batcher()``).
+
+A request hands :meth:`AuditBatcher.write` the record it must write before it answers, and
+awaits the outcome. Meanwhile the event loop serves other requests, whose records queue up.
+The batcher writes whatever has queued as one batch, then whatever queued while that one was
+being written, and so on: with N requests in flight, one transaction (and, for a database
+server, one round trip) serves all N. Each store says how a batch is written
+(:meth:`AuditBatcher._write_batch`); every record is committed before its request hears
+back, and a guarded record is written only if its keys are unchanged, checked by the
+statement that writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from enclave_kms.audit import AuditRecord
+from enclave_kms.store._interface import KeyRecord, StoreError
+
+__all__ = ["AuditBatcher", "AuditWrite", "Outcome"]
+
+#: One audit write: the record, and the key records it is guarded by (possibly none).
+AuditWrite = tuple[AuditRecord, Sequence[KeyRecord]]
+#: Per record: whether it was written (False: a guard failed), or why it was refused.
+Outcome = bool | StoreError
+
+
+class _Pending:
+    __slots__ = ("future", "write")
+
+    def __init__(self, write: AuditWrite, future: asyncio.Future[bool]) -> None:
+        self.write = write
+        self.future = future
+
+
+class AuditBatcher:
+    """Writes audit records for one event loop, batching whatever queued meanwhile.
+
+    Args:
+        where: the store as error messages name it (no password).
+    """
+
+    def __init__(self, *, where: str) -> None:
+        self._where = where
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where})"
+
+    async def write(self, writes: Sequence[AuditWrite]) -> list[bool]:
+        """Write each ``(record, guards)``; return, per record, whether it was written.
+
+        A guarded record is written only if every key in its guards still has the state,
+        current version and policy given (in the same statement); ``False`` means it was not.
+
+        Raises:
+            StoreError: the store refused a record or could not be reached (the caller must
+                fail its operation: its record may not have been written).
+        """
+        if not writes:
+            return []
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in writes]
+        self._queue += [_Pending(w, f) for w, f in zip(writes, futures, strict=True)]
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        if len(futures) == 1:  # the server's case: no gather needed
+            return [await futures[0]]
+        return list(await asyncio.gather(*futures))
+
+    async def aclose(self) -> None:
+        """Finish the queued writes (then a subclass releases its connection)."""
+        if self._flusher is not None:
+            await self._flusher
+
+    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
+        """Write a batch; one outcome per record. Raising fails every record of the batch."""
+        raise NotImplementedError
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        """The error a request is failed with when its batch raised ``exc``."""
+        if isinstance(exc, StoreError):
+            return exc
+        # A value the driver cannot send, or a bug: the type, not the text, which could
+        # quote the record.
+        return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
+
+    async def _flush(self) -> None:
+        # Runs while anything is queued: each batch takes everything that queued while the
+        # last one was written (group commit). One batch in flight at a time.
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                outcomes = await self._write_batch([p.write for p in batch])
+            except Exception as exc:  # whatever it is, no request may be left waiting
+                self._fail(batch, self._store_error(exc))
+            except BaseException:  # cancelled (the event loop is closing)
+                self._fail(batch, StoreError(f"audit writer for {self._where} stopped"))
+                raise
+            else:
+                for pending, outcome in zip(batch, outcomes, strict=True):
+                    if pending.future.done():  # the waiting request was cancelled
+                        continue
+                    if isinstance(outcome, StoreError):
+                        pending.future.set_exception(outcome)
+                    else:
+                        pending.future.set_result(outcome)
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending], error: StoreError) -> None:
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
