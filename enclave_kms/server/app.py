@@ -11,7 +11,8 @@ as ``{"__type", "message"}`` with the error class's HTTP status (architecture ru
    ``service_in_threadpool`` in the settings for the worker-thread alternative). Where the
    service offers a ``held_audit_writer`` (both built-in stores), the call's audit record is
    held back and written by that writer, with those of the other requests in flight, while
-   the event loop serves more; the answer waits for it (:mod:`._held_audit`);
+   the event loop serves more; the answer waits for it (:mod:`._held_audit`). A request
+   that runs alone writes its record in the call;
 6. encode the response, leaving absent fields out.
 
 Anything that is not a :class:`~enclave_kms.errors.KmsError` becomes ``KMSInternalException``
@@ -51,7 +52,7 @@ from enclave_kms.errors import (
 )
 from enclave_kms.model import OPERATIONS, Caller
 from enclave_kms.server._credentials import CredentialSet, load_credentials_file
-from enclave_kms.server._held_audit import HeldAuditWriter, call_holding_audit
+from enclave_kms.server._held_audit import HeldAuditWriter, RequestsInFlight, call_holding_audit
 from enclave_kms.server._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from enclave_kms.server._sigv4 import (
     SigV4Verifier,
@@ -342,10 +343,13 @@ def create_app(
     app.state.metrics = metrics
     app.state.service = service
 
+    in_flight = RequestsInFlight()
+
     async def kms(scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = _request_id()
         operation: str | None = None
+        in_flight.enter()
         try:
             if insecure:
                 counter[0] += 1
@@ -375,7 +379,7 @@ def create_app(
                 # says so in X-Forwarded-Proto (uvicorn rewrites the scheme only for those).
                 secure_transport=scope.get("scheme") == "https",
             )
-            if audit_writer is not None:
+            if audit_writer is not None and in_flight.side_by_side():
                 result = await call_holding_audit(
                     service, audit_writer, method, caller, kms_request, threadpool=threadpool
                 )
@@ -405,6 +409,8 @@ def create_app(
                 encode_error(internal.aws_type, internal.message),
             )
             outcome = internal.aws_type
+        finally:
+            in_flight.leave()
         metrics.observe(operation, outcome, time.perf_counter() - started)
         await _send(send, status, payload, request_id)
 

@@ -4,10 +4,9 @@ A request hands :meth:`AuditBatcher.write` the record it must write before it an
 awaits the outcome. Meanwhile the event loop serves other requests, whose records queue up.
 The batcher writes whatever has queued as one batch, then whatever queued while that one was
 being written, and so on: with N requests in flight, one transaction (and, for a database
-server, one round trip) serves all N. Each store says how a batch is written
-(:meth:`AuditBatcher._write_batch`); every record is committed before its request hears
-back, and a guarded record is written only if its keys are unchanged, checked by the
-statement that writes it.
+server, one round trip) serves all N. Each store says how a batch is written; every record
+is committed before its request hears back, and a guarded record is written only if its keys
+are unchanged, checked by the statement that writes it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,13 @@ from collections.abc import Sequence
 from enclave_kms.audit import AuditRecord
 from enclave_kms.store._interface import KeyRecord, StoreError
 
-__all__ = ["AuditBatcher", "AuditWrite", "Outcome"]
+__all__ = [
+    "AsyncAuditBatcher",
+    "AuditBatcher",
+    "AuditWrite",
+    "InProcessAuditBatcher",
+    "Outcome",
+]
 
 #: One audit write: the record, and the key records it is guarded by (possibly none).
 AuditWrite = tuple[AuditRecord, Sequence[KeyRecord]]
@@ -37,6 +42,10 @@ class _Pending:
 class AuditBatcher:
     """Writes audit records for one event loop, batching whatever queued meanwhile.
 
+    A subclass writes a batch: :class:`AsyncAuditBatcher` for a database server (awaited, so
+    the loop serves requests meanwhile), :class:`InProcessAuditBatcher` for a store written in
+    this process (run once the requests ready on the loop have queued their records).
+
     Args:
         where: the store as error messages name it (no password).
     """
@@ -44,7 +53,7 @@ class AuditBatcher:
     def __init__(self, *, where: str) -> None:
         self._where = where
         self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._scheduled = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where})"
@@ -64,19 +73,18 @@ class AuditBatcher:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in writes]
         self._queue += [_Pending(w, f) for w, f in zip(writes, futures, strict=True)]
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        if not self._scheduled:
+            self._scheduled = True
+            self._schedule(loop)
         if len(futures) == 1:  # the server's case: no gather needed
             return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
     async def aclose(self) -> None:
         """Finish the queued writes (then a subclass releases its connection)."""
-        if self._flusher is not None:
-            await self._flusher
 
-    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
-        """Write a batch; one outcome per record. Raising fails every record of the batch."""
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Arrange for the queue to be written (once; ``_scheduled`` is set)."""
         raise NotImplementedError
 
     def _store_error(self, exc: Exception) -> StoreError:
@@ -87,29 +95,93 @@ class AuditBatcher:
         # quote the record.
         return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
 
-    async def _flush(self) -> None:
-        # Runs while anything is queued: each batch takes everything that queued while the
-        # last one was written (group commit). One batch in flight at a time.
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                outcomes = await self._write_batch([p.write for p in batch])
-            except Exception as exc:  # whatever it is, no request may be left waiting
-                self._fail(batch, self._store_error(exc))
-            except BaseException:  # cancelled (the event loop is closing)
-                self._fail(batch, StoreError(f"audit writer for {self._where} stopped"))
-                raise
+    def _take(self) -> list[_Pending]:
+        batch, self._queue = self._queue, []
+        return batch
+
+    def _settle(self, batch: Sequence[_Pending], outcomes: Sequence[Outcome]) -> None:
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():  # the waiting request was cancelled
+                continue
+            if isinstance(outcome, StoreError):
+                pending.future.set_exception(outcome)
             else:
-                for pending, outcome in zip(batch, outcomes, strict=True):
-                    if pending.future.done():  # the waiting request was cancelled
-                        continue
-                    if isinstance(outcome, StoreError):
-                        pending.future.set_exception(outcome)
-                    else:
-                        pending.future.set_result(outcome)
+                pending.future.set_result(outcome)
 
     @staticmethod
     def _fail(batch: Sequence[_Pending], error: StoreError) -> None:
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(error)
+
+
+class AsyncAuditBatcher(AuditBatcher):
+    """Group commit for a database server: each batch is awaited, one at a time.
+
+    Whatever queues while one batch is in flight goes in the next.
+    """
+
+    def __init__(self, *, where: str) -> None:
+        super().__init__(where=where)
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def aclose(self) -> None:
+        """Finish the queued writes (then a subclass releases its connection)."""
+        if self._flusher is not None:
+            await self._flusher
+
+    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
+        """Write a batch; one outcome per record. Raising fails every record of the batch."""
+        raise NotImplementedError
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._flusher = loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch = self._take()
+                try:
+                    outcomes = await self._write_batch([p.write for p in batch])
+                except Exception as exc:  # whatever it is, no request may be left waiting
+                    self._fail(batch, self._store_error(exc))
+                except BaseException:  # cancelled (the event loop is closing)
+                    self._fail(batch, StoreError(f"audit writer for {self._where} stopped"))
+                    raise
+                else:
+                    self._settle(batch, outcomes)
+        finally:
+            self._scheduled = False
+
+
+class InProcessAuditBatcher(AuditBatcher):
+    """Group commit for a store written in this process, where a write has no wait to overlap.
+
+    The batch is written by a callback queued behind the requests already ready to run on
+    the loop, so it holds the records they queue in the same turn of the loop. Writing takes
+    the loop's thread, as a single write would.
+    """
+
+    async def aclose(self) -> None:
+        """Write what is queued now (nothing is left once the loop has run the callback)."""
+        if self._queue:
+            self._flush_now()
+
+    def _write_batch_now(self, writes: list[AuditWrite]) -> list[Outcome]:
+        """Write a batch; one outcome per record. Raising fails every record of the batch."""
+        raise NotImplementedError
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._scheduled = False
+        batch = self._take()
+        if not batch:
+            return
+        try:
+            outcomes = self._write_batch_now([p.write for p in batch])
+        except Exception as exc:  # whatever it is, no request may be left waiting
+            self._fail(batch, self._store_error(exc))
+        else:
+            self._settle(batch, outcomes)

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from enclave_kms.audit import AuditRecord, json_array
-from enclave_kms.store._audit_batch import AuditBatcher, AuditWrite, Outcome
+from enclave_kms.store._audit_batch import AsyncAuditBatcher, AuditWrite, Outcome
 from enclave_kms.store._interface import KeyRecord, StoreError
 from enclave_kms.store._pg_rows import convert_error
 
@@ -145,7 +145,7 @@ def audit_params(record: AuditRecord, guards: Sequence[KeyRecord] = ()) -> list[
     return params
 
 
-class PgAuditBatcher(AuditBatcher):
+class PgAuditBatcher(AsyncAuditBatcher):
     """Group commit on PostgreSQL: one connection of its own, one statement per batch.
 
     Args:

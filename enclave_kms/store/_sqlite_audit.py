@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from enclave_kms.audit import AuditRecord, json_array
-from enclave_kms.store._audit_batch import AuditBatcher, AuditWrite, Outcome
+from enclave_kms.store._audit_batch import AuditWrite, InProcessAuditBatcher, Outcome
 from enclave_kms.store._interface import KeyRecord, StoreError
 from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query, index_pending_audit
 from enclave_kms.store._sqlite_base import SqliteBase
@@ -68,20 +68,24 @@ def _guarded_insert(
     return sql, tuple(params)
 
 
-class SqliteAuditBatcher(AuditBatcher):
+def _unbindable(store: SqliteBase, exc: ValueError) -> StoreError:
+    # The type, not the text: the message would quote the value.
+    return StoreError(f"cannot write an audit record to {store.path}: {type(exc).__name__}")
+
+
+class SqliteAuditBatcher(InProcessAuditBatcher):
     """Group commit on SQLite: each batch is one transaction, run on the event loop.
 
-    SQLite writes in-process, with no round trip to overlap, so the batch runs in the loop's
-    thread, as a single write would. What it saves is the per-transaction work: one turn of
-    the writer lock and one WAL commit per batch, and in the other workers one fewer reload
-    of pages per commit they did not make.
+    What it saves is the per-transaction work: one turn of the writer lock and one WAL commit
+    per batch, and in the other workers one fewer reload of pages per commit they did not
+    make.
     """
 
     def __init__(self, store: SqliteAudit) -> None:
         super().__init__(where=str(store.path))
         self._store = store
 
-    async def _write_batch(self, writes: list[AuditWrite]) -> list[Outcome]:
+    def _write_batch_now(self, writes: list[AuditWrite]) -> list[Outcome]:
         return self._store.append_audits(writes)
 
 
@@ -121,10 +125,13 @@ class SqliteAudit(SqliteBase):
             _guarded_insert(record, keys) if keys else (_AUDIT_INSERT, _audit_params(record))
             for record, keys in writes
         ]
+        if len(statements) == 1:  # alone, a statement is its own transaction: no BEGIN/COMMIT
+            try:
+                return [self._execute_alone(self._audit_db, *statements[0]) == 1]
+            except ValueError as exc:
+                return [_unbindable(self, exc)]
         return [
-            StoreError(f"cannot write an audit record to {self.path}: {type(count).__name__}")
-            if isinstance(count, ValueError)
-            else count == 1
+            _unbindable(self, count) if isinstance(count, ValueError) else count == 1
             for count in self._execute_batch(self._audit_db, statements)
         ]
 

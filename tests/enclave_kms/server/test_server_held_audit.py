@@ -7,6 +7,7 @@ writer, and make the writer refuse a record (a key changed) or fail (the databas
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import warnings
@@ -26,6 +27,7 @@ from enclave_kms._rootkey import RootKey
 from enclave_kms.audit import MemoryAuditSink
 from enclave_kms.model import Caller, CreateKeyRequest, DisableKeyRequest
 from enclave_kms.server._credentials import Credential, CredentialSet
+from enclave_kms.server._held_audit import RequestsInFlight
 from enclave_kms.server.app import create_app
 from enclave_kms.server.settings import ServerSettings
 from enclave_kms.service import KmsService
@@ -59,19 +61,30 @@ class ScriptedWriter:
         self.closed = True
 
 
-@pytest.fixture(params=[False, True], ids=["event-loop", "threadpool"])
-def setup(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[KmsService, ScriptedWriter, TestClient]]:
+def _app(service: KmsService, tmp_path: Path, *, threadpool: bool = False) -> Any:
+    creds = CredentialSet(
+        [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT)]
+    )
+    settings = ServerSettings(data_dir=tmp_path, service_in_threadpool=threadpool)
+    return create_app(service, settings, credentials=creds)
+
+
+def _service_with_writer(tmp_path: Path) -> tuple[KmsService, ScriptedWriter]:
     store = SqliteStore(tmp_path / "kms.sqlite3", RootKey(bytes(32)))
     service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier())
     writer = ScriptedWriter(store)
     service.held_audit_writer = lambda: writer  # type: ignore[method-assign]
-    creds = CredentialSet(
-        [Credential(ACCESS_KEY, SECRET_KEY, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT)]
-    )
-    settings = ServerSettings(data_dir=tmp_path, service_in_threadpool=request.param)
-    app = create_app(service, settings, credentials=creds)
+    return service, writer
+
+
+@pytest.fixture(params=[False, True], ids=["event-loop", "threadpool"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[KmsService, ScriptedWriter, TestClient]]:
+    """One request at a time, each held as if others ran beside it (the held path)."""
+    monkeypatch.setattr(RequestsInFlight, "side_by_side", lambda self: True)
+    service, writer = _service_with_writer(tmp_path)
+    app = _app(service, tmp_path, threadpool=request.param)
     with TestClient(app, base_url=f"http://{HOST}") as client:
         yield service, writer, client
     assert writer.closed  # the app closes its writer when it shuts down
@@ -159,4 +172,41 @@ def test_with_its_own_audit_sink_the_service_writes_in_the_call(tmp_path: Path) 
         ("CreateKey", "success"),
         ("DisableKey", "success"),
     ]
+    service.close()
+
+
+def test_a_request_alone_writes_its_record_in_the_call(tmp_path: Path) -> None:
+    service, writer = _service_with_writer(tmp_path)
+    key_id = _key(service)
+    with TestClient(_app(service, tmp_path), base_url=f"http://{HOST}") as client:
+        for _ in range(3):  # one at a time, as a client with one connection sends them
+            status, _ = _post(client, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"})
+            assert status == 200
+    assert writer.batches == []  # nothing was held: no hand-off to pay for
+    assert _outcomes(service) == [("CreateKey", "success")] + [("GenerateDataKey", "success")] * 3
+    service.close()
+
+
+def test_requests_side_by_side_are_held(tmp_path: Path) -> None:
+    import httpx
+
+    service, writer = _service_with_writer(tmp_path)
+    key_id = _key(service)
+    headers, raw = sign(
+        "GenerateDataKey",
+        json.dumps({"KeyId": key_id, "KeySpec": "AES_256"}).encode(),
+        host=HOST,
+    )
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=_app(service, tmp_path))
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
+            posts = [client.post("/", content=raw, headers=dict(headers)) for _ in range(6)]
+            return [r.status_code for r in await asyncio.gather(*posts)]
+
+    assert asyncio.run(burst()) == [200] * 6
+    # The first ran alone and wrote its own record; the five beside it handed theirs to the
+    # writer (a store's writer would commit them as one batch: test_store_audit_batch).
+    assert writer.batches == [["GenerateDataKey"]] * 5
+    assert _outcomes(service) == [("CreateKey", "success")] + [("GenerateDataKey", "success")] * 6
     service.close()

@@ -19,7 +19,7 @@ from store_records import key_id, make_audit, make_key, make_material, secret_fo
 
 from enclave_kms.audit import AuditRecord
 from enclave_kms.store import KeyRecord, StoreError
-from enclave_kms.store._audit_batch import AuditBatcher
+from enclave_kms.store._audit_batch import AsyncAuditBatcher, AuditBatcher, InProcessAuditBatcher
 from enclave_kms.store._pg_audit import PgAuditBatcher
 from enclave_kms.store.postgres import PostgresStore
 
@@ -70,15 +70,25 @@ def _stored(store: Any) -> list[AuditRecord]:
     return list(store.query_audit(since=None, key_arn=None, limit=1000))
 
 
-def _count_batches(batcher: AuditBatcher, sizes: list[int]) -> None:
-    """Record the size of every batch ``batcher`` writes."""
-    write_batch = batcher._write_batch
+def _before_each_batch(batcher: AuditBatcher, before: Callable[[list[Any]], None]) -> None:
+    """Call ``before(writes)`` ahead of every batch ``batcher`` writes (it may raise)."""
+    if isinstance(batcher, InProcessAuditBatcher):
+        write_now = batcher._write_batch_now
 
-    async def counted(writes: Any) -> Any:
-        sizes.append(len(writes))
-        return await write_batch(writes)
+        def now(writes: list[Any]) -> list[Any]:
+            before(writes)
+            return write_now(writes)
 
-    batcher._write_batch = counted  # type: ignore[method-assign]
+        batcher._write_batch_now = now  # type: ignore[method-assign]
+    else:
+        assert isinstance(batcher, AsyncAuditBatcher)
+        write_later = batcher._write_batch
+
+        async def later(writes: list[Any]) -> list[Any]:
+            before(writes)
+            return await write_later(writes)
+
+        batcher._write_batch = later  # type: ignore[method-assign]
 
 
 # --- both stores ------------------------------------------------------------------------------
@@ -89,7 +99,7 @@ def test_records_written_concurrently_share_one_batch_and_all_arrive(store: Any)
     sizes: list[int] = []
 
     async def body(batcher: AuditBatcher) -> list[list[bool]]:
-        _count_batches(batcher, sizes)
+        _before_each_batch(batcher, lambda writes: sizes.append(len(writes)))
         return await asyncio.gather(*(batcher.write([(r, ())]) for r in records))
 
     assert _run(store, body) == [[True]] * 40
@@ -102,7 +112,7 @@ def test_what_queues_while_a_batch_is_written_goes_in_the_next(store: Any) -> No
     sizes: list[int] = []
 
     async def body(batcher: AuditBatcher) -> list[list[bool]]:
-        _count_batches(batcher, sizes)
+        _before_each_batch(batcher, lambda writes: sizes.append(len(writes)))
         first = asyncio.ensure_future(batcher.write([(make_audit(0), ())]))
         await asyncio.sleep(0)  # the batcher takes the first record alone
         later = [batcher.write([(make_audit(i), ())]) for i in range(1, 6)]
@@ -169,10 +179,10 @@ def test_an_unexpected_failure_fails_the_waiting_writes_instead_of_hanging_them(
     store: Any,
 ) -> None:
     async def body(batcher: AuditBatcher) -> list[Any]:
-        async def broken(writes: Any) -> Any:
+        def broken(writes: Any) -> None:
             raise RuntimeError("a bug, quoting arn:secret-looking-detail")
 
-        batcher._write_batch = broken  # type: ignore[method-assign]
+        _before_each_batch(batcher, broken)
         writes = (batcher.write([(make_audit(i), ())]) for i in range(3))
         async with asyncio.timeout(10):
             return await asyncio.gather(*writes, return_exceptions=True)
