@@ -12,7 +12,9 @@ are unchanged, checked by the statement that writes it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 
 from enclave_kms.audit import AuditRecord
 from enclave_kms.store._interface import KeyRecord, StoreError
@@ -159,16 +161,31 @@ class InProcessAuditBatcher(AuditBatcher):
 
     The batch is written by a callback queued behind the requests already ready to run on
     the loop, so it holds the records they queue in the same turn of the loop. Writing takes
-    the loop's thread, as a single write would.
+    the loop's thread, as a single write would. While another process holds the store's
+    writer lock, the loop does not wait for it: the batch goes back to the queue, the loop
+    serves the requests at hand, and the batch (grown by theirs) is tried again next turn.
+    Only after :data:`MAX_DEFER_SECONDS` of that does the write wait for the lock.
     """
+
+    #: How long a batch may be put off while the writer lock is busy, before the write waits.
+    MAX_DEFER_SECONDS = 0.002
+
+    def __init__(self, *, where: str, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(where=where)
+        self._clock = clock
+        self._deferred_since: float | None = None
 
     async def aclose(self) -> None:
         """Write what is queued now (nothing is left once the loop has run the callback)."""
         if self._queue:
+            self._deferred_since = -math.inf  # wait for the lock: nothing can run after this
             self._flush_now()
 
-    def _write_batch_now(self, writes: list[AuditWrite]) -> list[Outcome]:
-        """Write a batch; one outcome per record. Raising fails every record of the batch."""
+    def _write_batch_now(self, writes: list[AuditWrite], *, wait: bool) -> list[Outcome] | None:
+        """Write a batch; one outcome per record. Raising fails every record of the batch.
+
+        Without ``wait``, return None (having written nothing) if the store is busy.
+        """
         raise NotImplementedError
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -179,9 +196,20 @@ class InProcessAuditBatcher(AuditBatcher):
         batch = self._take()
         if not batch:
             return
+        since = self._deferred_since
+        wait = since is not None and self._clock() - since >= self.MAX_DEFER_SECONDS
         try:
-            outcomes = self._write_batch_now([p.write for p in batch])
+            outcomes = self._write_batch_now([p.write for p in batch], wait=wait)
         except Exception as exc:  # whatever it is, no request may be left waiting
+            self._deferred_since = None
             self._fail(batch, self._store_error(exc))
-        else:
-            self._settle(batch, outcomes)
+            return
+        if outcomes is None:  # busy: keep the batch first in line, try again next turn
+            if since is None:
+                self._deferred_since = self._clock()
+            self._queue[:0] = batch
+            self._scheduled = True
+            self._schedule(asyncio.get_running_loop())
+            return
+        self._deferred_since = None
+        self._settle(batch, outcomes)

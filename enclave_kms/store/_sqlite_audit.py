@@ -30,7 +30,7 @@ from enclave_kms.store._interface import KeyRecord, StoreError
 from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query, index_pending_audit
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
-from enclave_kms.store._writer_lock import lock_exclusive, unlock
+from enclave_kms.store._writer_lock import lock_exclusive, try_lock_exclusive, unlock
 
 __all__ = ["SqliteAudit", "SqliteAuditBatcher"]
 
@@ -85,8 +85,8 @@ class SqliteAuditBatcher(InProcessAuditBatcher):
         super().__init__(where=str(store.path))
         self._store = store
 
-    def _write_batch_now(self, writes: list[AuditWrite]) -> list[Outcome]:
-        return self._store.append_audits(writes)
+    def _write_batch_now(self, writes: list[AuditWrite], *, wait: bool) -> list[Outcome] | None:
+        return self._store.append_audits(writes, wait=wait)
 
 
 class SqliteAudit(SqliteBase):
@@ -111,12 +111,15 @@ class SqliteAudit(SqliteBase):
             return True
         return self._execute_alone(self._audit_db, *_guarded_insert(record, keys)) == 1
 
-    def append_audits(self, writes: Sequence[AuditWrite]) -> list[Outcome]:
+    def append_audits(
+        self, writes: Sequence[AuditWrite], *, wait: bool = True
+    ) -> list[Outcome] | None:
         """Append several ``(record, guards)`` in one transaction; per record, its outcome.
 
         Each record with guards is written only if its keys are unchanged (as
         :meth:`append_audit_guarded`), and answers whether it was. A record SQLite cannot take
-        (a string that is not text) answers a StoreError; the others are written.
+        (a string that is not text) answers a StoreError; the others are written. Without
+        ``wait``, nothing is written and None returned if another writer holds the store.
 
         Raises:
             StoreError: the transaction failed: none of the records was written.
@@ -127,12 +130,16 @@ class SqliteAudit(SqliteBase):
         ]
         if len(statements) == 1:  # alone, a statement is its own transaction: no BEGIN/COMMIT
             try:
-                return [self._execute_alone(self._audit_db, *statements[0]) == 1]
+                count = self._execute_alone(self._audit_db, *statements[0], wait=wait)
             except ValueError as exc:
                 return [_unbindable(self, exc)]
+            return None if count is None else [count == 1]
+        counts = self._execute_batch(self._audit_db, statements, wait=wait)
+        if counts is None:
+            return None
         return [
             _unbindable(self, count) if isinstance(count, ValueError) else count == 1
-            for count in self._execute_batch(self._audit_db, statements)
+            for count in counts
         ]
 
     def audit_batcher(self) -> SqliteAuditBatcher:
@@ -172,16 +179,20 @@ class SqliteAudit(SqliteBase):
 
     # --- writing -------------------------------------------------------------------------------
 
-    def _execute_alone(self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> int:
+    def _execute_alone(
+        self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...], *, wait: bool = True
+    ) -> int | None:
         """Run one single-row write in its own implicit transaction; return its row count.
 
         A lone statement is atomic by itself, so this is what ``_write`` would do in a third of
         the round trips (no BEGIN IMMEDIATE / COMMIT): it is the audit insert's hot path.
+        Without ``wait``, return None at once if another writer holds the store.
         """
         # The writer lock taken inline, not through the _writer() generator: this runs on every
         # audited call, and the generator machinery costs more than the two flock calls.
         with self._lock:
-            lock_exclusive(self._writer_fd)
+            if not self._lock_writer(wait):
+                return None
             try:
                 count = conn.execute(sql, params).rowcount
                 self._count_writes(conn, 1)
@@ -192,15 +203,21 @@ class SqliteAudit(SqliteBase):
                 unlock(self._writer_fd)
 
     def _execute_batch(
-        self, conn: sqlite3.Connection, statements: Sequence[tuple[str, tuple[object, ...]]]
-    ) -> list[int | ValueError]:
+        self,
+        conn: sqlite3.Connection,
+        statements: Sequence[tuple[str, tuple[object, ...]]],
+        *,
+        wait: bool = True,
+    ) -> list[int | ValueError] | None:
         """Run single-row writes in one transaction; per statement, its row count.
 
         A statement whose parameters cannot be bound (a ``str`` that is not text, such as a
         lone surrogate) is skipped and answered with its ValueError; the others commit.
+        Without ``wait``, return None at once if another writer holds the store.
         """
         with self._lock:
-            lock_exclusive(self._writer_fd)
+            if not self._lock_writer(wait):
+                return None
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 counts: list[int | ValueError] = []
@@ -221,6 +238,12 @@ class SqliteAudit(SqliteBase):
                 raise self._convert(exc) from None
             finally:
                 unlock(self._writer_fd)
+
+    def _lock_writer(self, wait: bool) -> bool:
+        if wait:
+            lock_exclusive(self._writer_fd)
+            return True
+        return try_lock_exclusive(self._writer_fd)
 
     def _count_writes(self, conn: sqlite3.Connection, count: int) -> None:
         """After ``count`` audit writes: index pending records and check the WAL, now and then.

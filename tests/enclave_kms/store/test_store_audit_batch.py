@@ -8,8 +8,13 @@ only PostgreSQL has (its own connection: lost, unreachable, configured).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import fcntl
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -75,9 +80,9 @@ def _before_each_batch(batcher: AuditBatcher, before: Callable[[list[Any]], None
     if isinstance(batcher, InProcessAuditBatcher):
         write_now = batcher._write_batch_now
 
-        def now(writes: list[Any]) -> list[Any]:
+        def now(writes: list[Any], *, wait: bool) -> list[Any] | None:
             before(writes)
-            return write_now(writes)
+            return write_now(writes, wait=wait)
 
         batcher._write_batch_now = now  # type: ignore[method-assign]
     else:
@@ -277,3 +282,90 @@ def test_the_batcher_session_has_the_pools_settings(pg_store: Any) -> None:
         return tuple(row)
 
     assert _run(pg_store, body) == ("UTC", "off", "5s")
+
+
+# --- SQLite: another process holds the writer lock ------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Any]:
+    from store_backends import ROOT_KEY_BYTES
+
+    from enclave_kms._rootkey import RootKey
+    from enclave_kms.store.sqlite import SqliteStore
+
+    opened = SqliteStore(tmp_path / "store.sqlite3", RootKey(ROOT_KEY_BYTES))
+    yield opened
+    opened.close()
+
+
+@contextmanager
+def _writer_lock_held_elsewhere(store: Any) -> Iterator[None]:
+    """Hold the store's cross-process writer lock through a file description of our own."""
+    fd = os.open(f"{store.path}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def test_a_batch_that_may_not_wait_writes_nothing_while_another_writer_holds_the_store(
+    sqlite_store: Any,
+) -> None:
+    writes = [(make_audit(i), ()) for i in range(3)]
+    with _writer_lock_held_elsewhere(sqlite_store):
+        assert sqlite_store.append_audits(writes, wait=False) is None
+        assert sqlite_store.append_audits(writes[:1], wait=False) is None
+        assert _stored(sqlite_store) == []
+    assert sqlite_store.append_audits(writes, wait=False) == [True] * 3
+
+
+def test_the_event_loop_serves_on_while_the_writer_lock_is_busy(sqlite_store: Any) -> None:
+    sizes: list[int] = []
+
+    async def body(batcher: AuditBatcher) -> tuple[list[bool], int]:
+        _before_each_batch(batcher, lambda writes: sizes.append(len(writes)))
+        with _writer_lock_held_elsewhere(sqlite_store):
+            first = asyncio.ensure_future(batcher.write([(make_audit(0), ())]))
+            turns = 0
+            for _ in range(5):  # the loop keeps turning; the batch is put off each time
+                await asyncio.sleep(0)
+                turns += 1
+            later = asyncio.ensure_future(batcher.write([(make_audit(1), ())]))
+            await asyncio.sleep(0)
+            assert not first.done() and not later.done()
+        # Released: the batch, grown by the later record, is written on the next try.
+        return [*await first, *await later], turns
+
+    written, turns = _run(sqlite_store, body)
+    assert (written, turns) == ([True, True], 5)
+    assert sizes[-1] == 2 and len(_stored(sqlite_store)) == 2
+
+
+def test_a_batch_put_off_too_long_waits_for_the_lock(sqlite_store: Any) -> None:
+    # The other writer lets go from another thread, well after the batch stops being put off:
+    # by then this loop's thread waits in flock for it.
+    fd = os.open(f"{sqlite_store.path}.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    timer = threading.Timer(0.2, os.close, (fd,))
+    tries: list[bool] = []  # the ``wait`` of each try
+
+    async def body(batcher: Any) -> list[bool]:
+        write_now = batcher._write_batch_now
+
+        def counted(writes: Any, *, wait: bool) -> Any:
+            tries.append(wait)
+            return write_now(writes, wait=wait)
+
+        batcher._write_batch_now = counted
+        return await batcher.write([(make_audit(0), ())])
+
+    timer.start()
+    try:
+        assert _run(sqlite_store, body) == [True]
+    finally:
+        timer.join()
+    assert len(_stored(sqlite_store)) == 1
+    # Put off a few times, then one try that waited (not a spin until the lock came free).
+    assert tries[-1] is True and tries.count(True) == 1 and tries.count(False) >= 1
