@@ -12,9 +12,9 @@ record are those of the committed state. Either way the decision rests on the ke
 committed when the audit record was written, which is no weaker than reading the key first.
 
 Held audit records (see :func:`run_holding`): an asyncio adapter can run an operation with
-its audit record held back instead of written, write it itself without blocking its event
-loop (for PostgreSQL, together with other requests' records in one round trip), and answer
-only once it is written. A guarded record that was not written (a key changed) sends the
+its audit record held back instead of written, have the store write it together with other
+requests' records (for PostgreSQL, during one round trip that does not block its event loop),
+and answer only once it is written. A guarded record that was not written (a key changed) sends the
 operation round again reading through, exactly as above.
 """
 

@@ -34,16 +34,30 @@ __all__ = [
 
 _AsyncConn = psycopg.AsyncConnection[Any]
 
-_COLUMNS = (
-    "time, operation, outcome, principal_arn, caller_account, key_arn, access_key_id, ec_keys, "
-    "att_module_id, att_image_digest, att_pcrs, deny_reason, dry_run, source_ip"
-)
+# The audit columns in the order of audit_params, with their types (for batch_insert).
+_COLUMN_TYPES = (
+    ("time", "timestamptz"), ("operation", "text"), ("outcome", "text"),
+    ("principal_arn", "text"), ("caller_account", "text"), ("key_arn", "text"),
+    ("access_key_id", "text"), ("ec_keys", "jsonb"), ("att_module_id", "text"),
+    ("att_image_digest", "text"), ("att_pcrs", "jsonb"), ("deny_reason", "text"),
+    ("dry_run", "bool"), ("source_ip", "text"),
+)  # fmt: skip
+_COLUMNS = ", ".join(name for name, _ in _COLUMN_TYPES)
 _VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s"
 AUDIT_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608 - constants
-_KEY_UNCHANGED = (
-    "EXISTS (SELECT 1 FROM keys WHERE key_id = %s AND key_state = %s "
-    "AND current_version = %s AND policy = %s)"
-)
+# What a cryptographic decision rests on: the key's state, current version and policy.
+_GUARD_COLUMNS = (("key_id", "text"), ("key_state", "text"), ("current_version", "int"),
+                  ("policy", "text"))  # fmt: skip
+
+
+def _key_unchanged(value: str) -> str:
+    """The check that a key is as given; ``value`` spells where each column's value comes from
+    (``{c}`` is the column's name)."""
+    same = " AND ".join(f"{c} = {value.format(c=c)}" for c, _ in _GUARD_COLUMNS)
+    return f"EXISTS (SELECT 1 FROM keys WHERE {same})"  # noqa: S608 - names made here
+
+
+_KEY_UNCHANGED = _key_unchanged("%s")
 
 
 @functools.cache
@@ -51,26 +65,6 @@ def guarded_insert(guards: int) -> str:
     """The insert that writes a row only if ``guards`` keys are each as given."""
     checks = " AND ".join([_KEY_UNCHANGED] * guards) or "true"
     return f"INSERT INTO audit ({_COLUMNS}) SELECT {_VALUES} WHERE {checks}"
-
-
-_RECORD_TYPES = (
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "jsonb",
-    "text",
-    "text",
-    "jsonb",
-    "text",
-    "bool",
-    "text",
-)  # fmt: skip, one per column of _COLUMNS
-_GUARD_COLUMNS = (("key_id", "text"), ("key_state", "text"), ("current_version", "int"),
-                  ("policy", "text"))  # fmt: skip
 
 
 @functools.cache
@@ -82,18 +76,13 @@ def batch_insert(guards: int) -> str:
     column costs it a dump of each, and PostgreSQL about the same.)
     """
     columns = [
-        *zip(_COLUMNS.split(", "), _RECORD_TYPES, strict=True),
+        *_COLUMN_TYPES,
         *((f"g{j}_{c}", t) for j in range(guards) for c, t in _GUARD_COLUMNS),
         ("n", "int"),
     ]
     # Names and types are made here; every value is in the parameter.
     rows = f"jsonb_to_recordset(%s::jsonb) AS r({', '.join(f'{c} {t}' for c, t in columns)})"
-    checks = " AND ".join(
-        "EXISTS (SELECT 1 FROM keys WHERE "  # noqa: S608
-        + " AND ".join(f"{c} = r.g{j}_{c}" for c, _ in _GUARD_COLUMNS)
-        + ")"
-        for j in range(guards)
-    )
+    checks = " AND ".join(_key_unchanged(f"r.g{j}_{{c}}") for j in range(guards))
     ok = f"SELECT * FROM {rows} WHERE {checks or 'true'}"  # noqa: S608
     insert = f"INSERT INTO audit ({_COLUMNS}) SELECT {_COLUMNS} FROM ok ORDER BY n"  # noqa: S608
     # "ok" is evaluated once: the rows inserted are exactly the positions answered.
