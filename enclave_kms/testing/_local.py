@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from enclave_kms.testing._process import exit_code, free_loopback_port, healthy, terminate_group
+from enclave_kms.testing._tls import write_test_tls_files
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -90,6 +91,9 @@ class LocalKms:
         env: environment variables for the server process. It inherits this process's
             environment except the ``ENCLAVE_KMS_*`` settings, which only ``env`` can set.
         start_timeout: seconds to wait for ``/healthz``.
+        tls: serve HTTPS with a certificate from a throwaway CA made for this server
+            (:attr:`ca_bundle`). :meth:`client` and :meth:`environment` trust that CA, and
+            key policies see ``aws:SecureTransport`` true.
 
     Raises:
         ValueError: no principals, or a bad ``start_timeout``.
@@ -107,6 +111,7 @@ class LocalKms:
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT,
+        tls: bool = False,
     ) -> None:
         creds = (
             tuple(credentials)
@@ -124,6 +129,7 @@ class LocalKms:
         self._extra_args = tuple(extra_args)
         self._env = dict(env or {})
         self._start_timeout = start_timeout
+        self._tls = tls
         self._workdir = workdir
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -144,8 +150,13 @@ class LocalKms:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``endpoint_url`` for boto3 and ``--endpoint-url``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https`` with ``tls``): for boto3 and ``--endpoint-url``."""
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """With ``tls``, the PEM file of the CA that signed the server's certificate."""
+        return self.workdir / "tls" / "ca.pem" if self._tls else None
 
     @property
     def workdir(self) -> Path:
@@ -183,6 +194,8 @@ class LocalKms:
         import boto3  # a runtime dependency, imported only by those who ask for a client
 
         cred = self.credentials[0] if principal is None else self.credentials_for(principal)
+        if self.ca_bundle is not None:
+            kwargs.setdefault("verify", str(self.ca_bundle))
         client: KMSClient = boto3.client(
             "kms",
             endpoint_url=self.endpoint_url,
@@ -206,6 +219,8 @@ class LocalKms:
         }
         if cred.session_token is not None:
             env["AWS_SESSION_TOKEN"] = cred.session_token
+        if self.ca_bundle is not None:
+            env["AWS_CA_BUNDLE"] = str(self.ca_bundle)
         return env
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -308,18 +323,30 @@ class LocalKms:
             json.dump({"credentials": entries}, out)
         for i, root in enumerate(self._trust_roots):
             (self.workdir / f"trust-root-{i}.pem").write_bytes(root.public_bytes(Encoding.PEM))
+        if self._tls:
+            tls_dir = self.workdir / "tls"
+            tls_dir.mkdir(mode=0o700, exist_ok=True)
+            write_test_tls_files(tls_dir)
 
     def _command(self, port: int) -> list[str]:
-        roots: list[str] = []
+        options: list[str] = []
         for i in range(len(self._trust_roots)):
-            roots += ["--trust-root", str(self.workdir / f"trust-root-{i}.pem")]
+            options += ["--trust-root", str(self.workdir / f"trust-root-{i}.pem")]
+        if self._tls:
+            tls_dir = self.workdir / "tls"
+            options += [
+                "--tls-cert",
+                str(tls_dir / "server.pem"),
+                "--tls-key",
+                str(tls_dir / "server.key"),
+            ]
         return [
             sys.executable, "-m", "enclave_kms", "serve",
             "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(self.data_dir),
             "--credentials-file", str(self.workdir / "credentials.json"),
             "--region", self.region, "--account-id", self.account_id,
-            *roots, *self._extra_args,
+            *options, *self._extra_args,
         ]  # fmt: skip
 
     def _launch(self, port: int) -> None:
@@ -347,7 +374,8 @@ class LocalKms:
         """True once it serves; False if it lost a race for its port (and may retry)."""
         proc = self._proc
         assert proc is not None  # noqa: S101 - set by _launch
-        url = f"http://127.0.0.1:{self._port}/healthz"
+        scheme = "https" if self._tls else "http"
+        url = f"{scheme}://127.0.0.1:{self._port}/healthz"
         deadline = time.monotonic() + self._start_timeout
         while True:
             code = exit_code(proc)
@@ -358,7 +386,7 @@ class LocalKms:
                 if "address already in use" in tail.lower() and not last_attempt:
                     return False
                 raise LocalKmsError(f"the local KMS exited with code {code} on start{tail}")
-            if healthy(url):
+            if healthy(url, cafile=self.ca_bundle):
                 if self._answers_as_ours():
                     return True
                 # Someone else took the port first and answered for it (another test

@@ -252,3 +252,50 @@ def test_settings_in_the_environment_are_stripped_whatever_their_case(
     with LocalKms(workdir=tmp_path) as server:
         assert server.client().list_keys()["Keys"] == []
         assert any(server.data_dir.glob("*.sqlite3"))
+
+
+def test_tls_serves_https_that_trusts_its_own_ca_only(pki: TestPki) -> None:
+    import json
+
+    from botocore.exceptions import SSLError
+
+    root = "arn:aws:iam::111122223333:root"
+    deny_without_tls = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*",
+                 "Resource": "*"},
+                {"Effect": "Deny", "Principal": "*", "Action": "kms:GenerateDataKey",
+                 "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            ],
+        }
+    )  # fmt: skip
+    with LocalKms(trust_roots=[pki.root], tls=True) as server:
+        assert server.endpoint_url.startswith("https://127.0.0.1:")
+        assert server.ca_bundle is not None
+        assert stat.S_IMODE((server.ca_bundle.parent / "server.key").stat().st_mode) == 0o600
+        client = server.client()
+        key_id = client.create_key(Policy=deny_without_tls)["KeyMetadata"]["KeyId"]
+        # The enclave SDK over HTTPS; the policy sees aws:SecureTransport true.
+        session = EnclaveSession(nsm=Nsm(SimulatedNsm(pki)), kms_client=client)
+        data_key = session.generate_data_key(key_id)
+        assert session.decrypt(data_key.ciphertext_blob).plaintext == data_key.plaintext
+        # The AWS CLI trusts the CA through AWS_CA_BUNDLE.
+        aws = shutil.which("aws") or str(Path(sys.executable).parent / "aws")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(server.workdir)}
+        out = subprocess.run(
+            [aws, "kms", "list-keys", "--output", "json"],
+            env={**env, **server.environment()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        assert key_id in out.stdout
+        # A client that trusts only the public CAs refuses the certificate.
+        with pytest.raises(SSLError):
+            server.client(verify=True).list_keys()
+    with LocalKms() as plain:
+        assert plain.endpoint_url.startswith("http://") and plain.ca_bundle is None
