@@ -189,16 +189,17 @@ class LocalKms:
     def client(self, principal: str | None = None, **kwargs: Any) -> KMSClient:
         """A boto3 KMS client for this server, signed as ``principal`` (the first by default).
 
-        ``kwargs`` go to ``boto3.client`` (for example ``config=``).
+        ``kwargs`` go to ``boto3.client`` (for example ``config=``, or ``endpoint_url=`` to
+        reach it through a proxy).
         """
         import boto3  # a runtime dependency, imported only by those who ask for a client
 
         cred = self.credentials[0] if principal is None else self.credentials_for(principal)
         if self.ca_bundle is not None:
             kwargs.setdefault("verify", str(self.ca_bundle))
+        kwargs.setdefault("endpoint_url", self.endpoint_url)
         client: KMSClient = boto3.client(
             "kms",
-            endpoint_url=self.endpoint_url,
             region_name=self.region,
             aws_access_key_id=cred.access_key_id,
             aws_secret_access_key=cred.secret_access_key,
