@@ -37,6 +37,9 @@ class HeldAuditWriter(Protocol):
     async def aclose(self) -> None:
         """Finish the queued writes and close the writer's connection."""
 
+    def counts(self) -> tuple[int, int]:
+        """Batches written so far, and the records they carried."""
+
 
 class RequestsInFlight:
     """Counts this worker's requests in flight, to tell whether one runs beside others."""

@@ -8,10 +8,12 @@ name from :mod:`enclave_kms.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from enclave_kms import errors
 
@@ -64,6 +66,31 @@ class ServerMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def watch_audit_batches(self, counts: Callable[[], tuple[int, int]]) -> None:
+        """Export the audit writer's group commits: ``counts()`` is (batches, records).
+
+        Read when scraped, so the requests themselves pay nothing for it.
+        """
+        self.registry.register(_AuditBatchCollector(counts))
+
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
+
+
+class _AuditBatchCollector(Collector):
+    def __init__(self, counts: Callable[[], tuple[int, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        batches, records = self._counts()
+        yield CounterMetricFamily(
+            "enclave_kms_audit_batches",
+            "Audit group commits by this worker (records held back by requests side by side).",
+            value=batches,
+        )
+        yield CounterMetricFamily(
+            "enclave_kms_audit_batched_records",
+            "Audit records those group commits carried; divided by the batches, the mean batch.",
+            value=records,
+        )

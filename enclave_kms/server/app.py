@@ -320,6 +320,8 @@ def create_app(
     threadpool = settings.service_in_threadpool
     held_audit = getattr(service, "held_audit_writer", None)
     audit_writer: HeldAuditWriter | None = held_audit() if callable(held_audit) else None
+    if audit_writer is not None:
+        metrics.watch_audit_batches(audit_writer.counts)
     body_timeout = settings.body_read_timeout_seconds
     counter = [0]
 

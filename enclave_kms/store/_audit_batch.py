@@ -56,6 +56,8 @@ class AuditBatcher:
         self._where = where
         self._queue: list[_Pending] = []
         self._scheduled = False
+        self._batches = 0
+        self._records = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where})"
@@ -85,6 +87,13 @@ class AuditBatcher:
     async def aclose(self) -> None:
         """Finish the queued writes (then a subclass releases its connection)."""
 
+    def counts(self) -> tuple[int, int]:
+        """Batches finished so far, and the records they carried (written, refused or failed).
+
+        Their ratio is the mean batch size: how many requests each commit served.
+        """
+        return self._batches, self._records
+
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arrange for the queue to be written (once; ``_scheduled`` is set)."""
         raise NotImplementedError
@@ -97,11 +106,16 @@ class AuditBatcher:
         # quote the record.
         return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
 
+    def _finished(self, batch: Sequence[_Pending]) -> None:
+        self._batches += 1
+        self._records += len(batch)
+
     def _take(self) -> list[_Pending]:
         batch, self._queue = self._queue, []
         return batch
 
     def _settle(self, batch: Sequence[_Pending], outcomes: Sequence[Outcome]) -> None:
+        self._finished(batch)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():  # the waiting request was cancelled
                 continue
@@ -110,8 +124,8 @@ class AuditBatcher:
             else:
                 pending.future.set_result(outcome)
 
-    @staticmethod
-    def _fail(batch: Sequence[_Pending], error: StoreError) -> None:
+    def _fail(self, batch: Sequence[_Pending], error: StoreError) -> None:
+        self._finished(batch)
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(error)

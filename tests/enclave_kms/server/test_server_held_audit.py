@@ -60,6 +60,9 @@ class ScriptedWriter:
     async def aclose(self) -> None:
         self.closed = True
 
+    def counts(self) -> tuple[int, int]:
+        return len(self.batches), sum(map(len, self.batches))
+
 
 def _app(service: KmsService, tmp_path: Path, *, threadpool: bool = False) -> Any:
     creds = CredentialSet(
@@ -209,4 +212,31 @@ def test_requests_side_by_side_are_held(tmp_path: Path) -> None:
     # writer (a store's writer would commit them as one batch: test_store_audit_batch).
     assert writer.batches == [["GenerateDataKey"]] * 5
     assert _outcomes(service) == [("CreateKey", "success")] + [("GenerateDataKey", "success")] * 6
+    service.close()
+
+
+def test_metrics_show_the_group_commits_of_a_burst(tmp_path: Path) -> None:
+    import httpx
+
+    store = SqliteStore(tmp_path / "kms.sqlite3", RootKey(bytes(32)))
+    service = KmsService(store, region=REGION, account_id=ACCOUNT, verifier=Verifier())
+    key_id = _key(service)
+    headers, raw = sign(
+        "GenerateDataKey",
+        json.dumps({"KeyId": key_id, "KeySpec": "AES_256"}).encode(),
+        host=HOST,
+    )
+
+    async def burst_then_scrape() -> str:
+        transport = httpx.ASGITransport(app=_app(service, tmp_path))  # the store's own writer
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
+            posts = [client.post("/", content=raw, headers=dict(headers)) for _ in range(6)]
+            assert [r.status_code for r in await asyncio.gather(*posts)] == [200] * 6
+            return (await client.get("/metrics")).text
+
+    text = asyncio.run(burst_then_scrape())
+    # The first request ran alone; the five beside it were committed together, in one batch.
+    assert "enclave_kms_audit_batches_total 1.0" in text
+    assert "enclave_kms_audit_batched_records_total 5.0" in text
+    assert len(service.query_audit(limit=100)) == 7
     service.close()
