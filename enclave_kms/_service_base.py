@@ -196,7 +196,8 @@ class ServiceBase:
         Present only when the audit sink is the store and the store has one (both built-in
         stores: ``audit_batcher()``, see :mod:`enclave_kms.store._audit_batch`). It has
         ``async write(audits) -> list[bool]`` (each ``(record, guards)``; whether it was
-        written) and ``async aclose()``, and belongs to one event loop.
+        written), ``async aclose()`` and ``counts()`` (batches, records), and belongs to one
+        event loop.
         """
         make = getattr(self._store, "audit_batcher", None)
         return make() if self._audit_to_store and callable(make) else None
