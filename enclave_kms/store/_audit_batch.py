@@ -12,7 +12,6 @@ are unchanged, checked by the statement that writes it.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,12 +24,19 @@ __all__ = [
     "AuditWrite",
     "InProcessAuditBatcher",
     "Outcome",
+    "record_refused",
 ]
 
 #: One audit write: the record, and the key records it is guarded by (possibly none).
 AuditWrite = tuple[AuditRecord, Sequence[KeyRecord]]
 #: Per record: whether it was written (False: a guard failed), or why it was refused.
 Outcome = bool | StoreError
+
+
+def record_refused(where: str, exc: Exception) -> StoreError:
+    """The error for a record ``where`` could not take: a value the driver cannot send, or a
+    bug. It names the exception's type, not its text, which could quote the record."""
+    return StoreError(f"cannot write an audit record to {where}: {type(exc).__name__}")
 
 
 class _Pending:
@@ -100,11 +106,7 @@ class AuditBatcher:
 
     def _store_error(self, exc: Exception) -> StoreError:
         """The error a request is failed with when its batch raised ``exc``."""
-        if isinstance(exc, StoreError):
-            return exc
-        # A value the driver cannot send, or a bug: the type, not the text, which could
-        # quote the record.
-        return StoreError(f"cannot write an audit record to {self._where}: {type(exc).__name__}")
+        return exc if isinstance(exc, StoreError) else record_refused(self._where, exc)
 
     def _finished(self, batch: Sequence[_Pending]) -> None:
         self._batches += 1
@@ -192,8 +194,7 @@ class InProcessAuditBatcher(AuditBatcher):
     async def aclose(self) -> None:
         """Write what is queued now (nothing is left once the loop has run the callback)."""
         if self._queue:
-            self._deferred_since = -math.inf  # wait for the lock: nothing can run after this
-            self._flush_now()
+            self._flush_now(wait=True)  # nothing runs after this: wait for the lock
 
     def _write_batch_now(self, writes: list[AuditWrite], *, wait: bool) -> list[Outcome] | None:
         """Write a batch; one outcome per record. Raising fails every record of the batch.
@@ -205,13 +206,13 @@ class InProcessAuditBatcher(AuditBatcher):
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_soon(self._flush_now)
 
-    def _flush_now(self) -> None:
+    def _flush_now(self, *, wait: bool = False) -> None:
         self._scheduled = False
         batch = self._take()
         if not batch:
             return
         since = self._deferred_since
-        wait = since is not None and self._clock() - since >= self.MAX_DEFER_SECONDS
+        wait = wait or (since is not None and self._clock() - since >= self.MAX_DEFER_SECONDS)
         try:
             outcomes = self._write_batch_now([p.write for p in batch], wait=wait)
         except Exception as exc:  # whatever it is, no request may be left waiting

@@ -19,14 +19,20 @@ commit serve them all, each guarded record still checked by its own statement.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from enclave_kms.audit import AuditRecord, json_array
-from enclave_kms.store._audit_batch import AuditWrite, InProcessAuditBatcher, Outcome
-from enclave_kms.store._interface import KeyRecord, StoreError
+from enclave_kms.store._audit_batch import (
+    AuditWrite,
+    InProcessAuditBatcher,
+    Outcome,
+    record_refused,
+)
+from enclave_kms.store._interface import KeyRecord
 from enclave_kms.store._sqlite_audit_index import AUDIT_FIELDS, audit_query, index_pending_audit
 from enclave_kms.store._sqlite_base import SqliteBase
 from enclave_kms.store._sqlite_rows import dt_req, ts
@@ -58,19 +64,21 @@ def _audit_params(record: AuditRecord) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _guarded_insert(
+@functools.cache
+def _guarded_sql(guards: int) -> str:
+    return _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * guards)
+
+
+def _insert_statement(
     record: AuditRecord, keys: Sequence[KeyRecord]
 ) -> tuple[str, tuple[object, ...]]:
-    sql = _AUDIT_INSERT_GUARDED + " AND ".join([_KEY_UNCHANGED] * len(keys))
+    """The insert of ``record``: guarded by ``keys`` (written only if each is unchanged)."""
+    if not keys:
+        return _AUDIT_INSERT, _audit_params(record)
     params: list[object] = list(_audit_params(record))
     for key in keys:
         params += [key.key_id, key.key_state, key.current_version, key.policy]
-    return sql, tuple(params)
-
-
-def _unbindable(store: SqliteBase, exc: ValueError) -> StoreError:
-    # The type, not the text: the message would quote the value.
-    return StoreError(f"cannot write an audit record to {store.path}: {type(exc).__name__}")
+    return _guarded_sql(len(keys)), tuple(params)
 
 
 class SqliteAuditBatcher(InProcessAuditBatcher):
@@ -106,10 +114,7 @@ class SqliteAudit(SqliteBase):
         Returns:
             Whether the record was written.
         """
-        if not keys:
-            self.append_audit(record)
-            return True
-        return self._execute_alone(self._audit_db, *_guarded_insert(record, keys)) == 1
+        return self._execute_alone(self._audit_db, *_insert_statement(record, keys)) == 1
 
     def append_audits(
         self, writes: Sequence[AuditWrite], *, wait: bool = True
@@ -124,21 +129,18 @@ class SqliteAudit(SqliteBase):
         Raises:
             StoreError: the transaction failed: none of the records was written.
         """
-        statements = [
-            _guarded_insert(record, keys) if keys else (_AUDIT_INSERT, _audit_params(record))
-            for record, keys in writes
-        ]
+        statements = [_insert_statement(record, keys) for record, keys in writes]
         if len(statements) == 1:  # alone, a statement is its own transaction: no BEGIN/COMMIT
             try:
                 count = self._execute_alone(self._audit_db, *statements[0], wait=wait)
             except ValueError as exc:
-                return [_unbindable(self, exc)]
+                return [record_refused(str(self.path), exc)]
             return None if count is None else [count == 1]
         counts = self._execute_batch(self._audit_db, statements, wait=wait)
         if counts is None:
             return None
         return [
-            _unbindable(self, count) if isinstance(count, ValueError) else count == 1
+            record_refused(str(self.path), count) if isinstance(count, ValueError) else count == 1
             for count in counts
         ]
 
