@@ -10,6 +10,7 @@ operation does not accept answers ``NotFoundException`` (AWS: "Invalid keyId ...
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -58,6 +59,9 @@ def alias_arn(region: str, account_id: str, alias_name: str) -> str:
     return f"arn:aws:kms:{region}:{account_id}:{alias_name}"
 
 
+# Every cryptographic call parses its KeyId, and an application sends the same few: a hit
+# costs a dict lookup instead of the regular expressions. Only successes are kept.
+@functools.lru_cache(maxsize=1024)
 def parse_key_id(text: str, *, region: str, account_id: str, allow_alias: bool) -> KeyRef:
     """Parse a ``KeyId`` member in the forms the operation accepts.
 

@@ -24,7 +24,7 @@ import functools
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, NamedTuple, ParamSpec, TypeVar
 
@@ -163,8 +163,15 @@ class OpContext:
 
     def fork(self) -> OpContext:
         """A copy to decide on before the outcome it rests on is known (see ``adopt``)."""
-        return replace(
-            self,
+        return OpContext(
+            operation=self.operation,
+            caller=self.caller,
+            time=self.time,
+            key_arn=self.key_arn,
+            encryption_context_keys=self.encryption_context_keys,
+            recipient=self.recipient,
+            deny_reason=self.deny_reason,
+            dry_run=self.dry_run,
             extra=dict(self.extra),
             guards=list(self.guards),
             request_aliases=dict(self.request_aliases),

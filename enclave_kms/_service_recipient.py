@@ -14,6 +14,7 @@ audit record only; the client sees a generic message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ __all__ = [
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 4096
 MAX_DOCUMENT_BYTES = 262144
+_MECHANISMS = tuple(m.value for m in KeyEncryptionMechanism)
 
 _T = TypeVar("_T")
 
@@ -75,7 +77,7 @@ def check_recipient_shape(checks: Checks, recipient: RecipientInfo | None) -> No
         checks.enum(
             recipient.key_encryption_algorithm,
             "Recipient.KeyEncryptionAlgorithm",
-            [m.value for m in KeyEncryptionMechanism],
+            _MECHANISMS,
         )
     if checks.required(recipient.attestation_document, "Recipient.AttestationDocument"):
         checks.blob(
@@ -138,9 +140,6 @@ def verify_recipient_then(
     """
     document = recipient.attestation_document
     assert document is not None  # checked by check_recipient_shape  # noqa: S101
-    policies: list[att_policy.Policy] = [att_policy.RequirePublicKey(rsa_min_bits=MIN_RSA_BITS)]
-    if max_age is not None:
-        policies.append(att_policy.MaxAge(max_age))
 
     def accepted_then(verified: VerifiedAttestation) -> tuple[VerifiedRecipient, _T]:
         accepted = _accepted(verified, reject_debug)
@@ -148,7 +147,7 @@ def verify_recipient_then(
 
     try:
         _, (accepted, value) = verifier.verify_then(
-            document, accepted_then, policy=att_policy.AllOf(policies), at=at
+            document, accepted_then, policy=_document_policy(max_age), at=at
         )
     except (MalformedDocumentError, PolicyError) as exc:
         raise RecipientError(
@@ -161,6 +160,15 @@ def verify_recipient_then(
             f"attestation document failed verification: {type(exc).__name__}: {exc}",
         ) from None
     return accepted, value
+
+
+@functools.lru_cache(maxsize=8)
+def _document_policy(max_age: timedelta | None) -> att_policy.Policy:
+    """What KMS requires of every Recipient document: an RSA key, and a bounded age if set."""
+    policies: list[att_policy.Policy] = [att_policy.RequirePublicKey(rsa_min_bits=MIN_RSA_BITS)]
+    if max_age is not None:
+        policies.append(att_policy.MaxAge(max_age))
+    return att_policy.AllOf(policies)
 
 
 def _nothing(_: VerifiedRecipient) -> None:
