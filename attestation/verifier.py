@@ -338,14 +338,9 @@ class Verifier:
         """
         leaf, bundle = document.certificate, document.cabundle
         with helper_if_alone() as helper:
-            pending = None
-            if helper is not None:
-                try:
-                    pending = helper.submit(self._chains.validate, leaf, bundle, at)
-                except RuntimeError:  # the interpreter is shutting down: no new threads
-                    pending = None
-            if pending is None:  # other verifications are running: do it all here
+            if helper is None:  # another verification holds it (or no thread): do it all here
                 return self._chains.validate(leaf, bundle, at), False
+            pending = helper.submit(self._chains.validate, leaf, bundle, at)
             signature_verified = signature_verifies(message, leaf)
             return pending.result(), signature_verified
 
@@ -382,10 +377,7 @@ class Verifier:
                 return None
             context = contextvars.copy_context()
             record: Beside[_T] = Beside()
-            try:
-                pending = helper.submit(context.run, record.run, decode, finish, then)
-            except RuntimeError:  # the interpreter is shutting down: no new threads
-                return None
+            pending = helper.submit(context.run, record.run, decode, finish, then)
             try:
                 verify_es384(message, key)
                 bad_signature = None

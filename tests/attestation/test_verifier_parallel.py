@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from nitro_test_helpers import BLOCKY, T0, doc_time, genuine_payload, index, mini_pki, raw, sign
 
+import attestation._helper_thread as helper_thread
 from attestation import AttestationError, CertificateChainError, SignatureError, Verifier, policy
 from attestation._chain import ChainValidator
-from attestation._helper_thread import helper_if_alone
+from attestation._helper_thread import Helper, helper_if_alone
 
 ENTRIES = index()
 NOOP = policy.UnsafeNoOp()
@@ -85,6 +86,52 @@ def test_the_helper_is_not_used_while_another_caller_holds_it(
         assert held is not None
         _verify(Verifier(), raw(BLOCKY), T0)
     assert validating_threads == [threading.current_thread().name]
+
+
+def test_the_helper_runs_jobs_in_order_on_its_own_daemon_thread() -> None:
+    helper = Helper()
+    ran: list[tuple[int, str]] = []
+
+    def record(i: int) -> int:
+        ran.append((i, threading.current_thread().name))
+        return i * i
+
+    jobs = [helper.submit(record, i) for i in range(5)]
+    assert [job.result() for job in jobs] == [0, 1, 4, 9, 16]
+    assert [i for i, _ in ran] == [0, 1, 2, 3, 4]
+    assert {name for _, name in ran} == {"attestation-helper"}
+    thread = next(t for t in threading.enumerate() if t.name == "attestation-helper")
+    assert thread.daemon  # never keeps a process from exiting
+
+
+def test_a_job_that_raises_raises_in_the_caller_and_the_helper_goes_on() -> None:
+    helper = Helper()
+
+    def fail() -> None:
+        raise CertificateChainError("chain broken")
+
+    failed = helper.submit(fail)
+    with pytest.raises(CertificateChainError, match="chain broken"):
+        failed.result()
+    with pytest.raises(CertificateChainError):  # asked again: the same outcome
+        failed.result()
+    assert helper.submit(lambda: "next").result() == "next"
+
+
+def test_without_a_thread_verification_runs_on_the_caller(
+    monkeypatch: pytest.MonkeyPatch, validating_threads: list[str]
+) -> None:
+    def no_thread() -> Helper:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(helper_thread, "_helper", None)
+    monkeypatch.setattr(helper_thread, "Helper", no_thread)
+    with helper_if_alone() as helper:
+        assert helper is None
+    assert _outcome(Verifier(), raw(BLOCKY), T0) == _outcome(
+        Verifier(parallel=False), raw(BLOCKY), T0
+    )
+    assert set(validating_threads) == {threading.current_thread().name}
 
 
 def test_a_chain_failure_wins_over_a_bad_signature() -> None:
