@@ -12,7 +12,9 @@ from typing import Any
 import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from nitro_test_helpers import BLOCKY, T0, mini_pki, raw, sign
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nitro_test_helpers import BLOCKY, T0, index, mini_pki, raw, sign
 from pycose.keys.curves import P384
 from pycose.keys.ec2 import EC2Key
 from pycose.messages import Sign1Message  # type: ignore[attr-defined]
@@ -25,7 +27,13 @@ from attestation import (
     Verifier,
     policy,
 )
-from attestation._cose import decode_sign1, sig_structure
+from attestation._cose import (
+    Sign1,
+    _as_the_nsm_encodes,
+    _decode_sign1_strict,
+    decode_sign1,
+    sig_structure,
+)
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +167,63 @@ def test_pycose_agrees_on_a_genuine_document() -> None:
     msg = Sign1Message.from_cose_obj(bad, True)
     msg.key = EC2Key(crv=P384, x=numbers.x.to_bytes(48, "big"), y=numbers.y.to_bytes(48, "big"))
     assert not msg.verify_signature()
+
+
+def _strictly(data: bytes) -> Sign1 | type[Exception]:
+    try:
+        return _decode_sign1_strict(data)
+    except AttestationError as exc:
+        return type(exc)
+
+
+@pytest.mark.parametrize("entry", index(), ids=lambda e: e["file"])
+def test_every_sample_decodes_as_the_strict_decoder_decodes_it(entry: dict[str, Any]) -> None:
+    data = raw(entry["file"])
+    known = _as_the_nsm_encodes(data)
+    assert known is None or known == _strictly(data)
+    try:
+        assert decode_sign1(data) == _strictly(data)
+    except AttestationError as exc:
+        assert type(exc) is _strictly(data)
+
+
+def test_genuine_and_minted_documents_are_laid_out_as_the_nsm_writes_them() -> None:
+    genuine = [raw(e["file"]) for e in index() if not e["file"].startswith(("invalid", "valid"))]
+    assert len(genuine) == 10
+    for data in [*genuine, mini_pki().document()]:
+        assert _as_the_nsm_encodes(data) == _decode_sign1_strict(data)
+    assert _as_the_nsm_encodes(mini_pki().document(tag=True)) is None  # tag 18: strict path
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d + b"\x00",  # a trailing byte
+        lambda d: d[:-1],  # a short signature
+        lambda d: d[:8] + (int.from_bytes(d[8:10], "big") + 1).to_bytes(2, "big") + d[10:],
+        lambda d: d[:8] + (int.from_bytes(d[8:10], "big") - 1).to_bytes(2, "big") + d[10:],
+        lambda d: d[:-98] + b"\x58\x5f" + d[-96:],  # the signature's head says 95
+        lambda d: d[:-98] + b"\x78\x60" + d[-96:],  # a text signature
+        lambda d: b"\x85" + d[1:],  # an array of 5
+        lambda d: d[:6] + b"\xa1" + d[7:],  # a non-empty unprotected map
+    ],
+)
+def test_a_layout_that_differs_anywhere_goes_to_the_strict_decoder(change: Any) -> None:
+    data = change(raw(BLOCKY))
+    assert _as_the_nsm_encodes(data) is None
+    with pytest.raises(MalformedDocumentError):
+        decode_sign1(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_layout_check_never_disagrees_with_the_strict_decoder(data: st.DataObject) -> None:
+    document = bytearray(raw(BLOCKY))
+    # Where the layout is decided: the heads, the payload length, the signature head, the end.
+    spots = [*range(12), *range(len(document) - 100, len(document))]
+    for at in data.draw(st.lists(st.sampled_from(spots), min_size=1, max_size=3)):
+        document[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, 3))
+    changed = bytes(document[: len(document) - cut])
+    known = _as_the_nsm_encodes(changed)
+    assert known is None or known == _strictly(changed)
