@@ -364,6 +364,7 @@ class Verifier:
             return None
 
         def decode() -> tuple[AttestationDocument, ValidatedChain, PublicKeyTypes | None]:
+            self._documents.make_room()  # evict on this thread, not the caller's (make_room)
             document = AttestationDocument.from_cbor(message.payload)
             return document, self._chain(document, verify_at), self._parse_spki(document.public_key)
 

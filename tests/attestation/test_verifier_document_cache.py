@@ -20,6 +20,8 @@ from attestation import (
     _cose,
     policy,
 )
+from attestation._doccache import SignedDocumentCache
+from attestation.testing.pki import TestPki
 
 DOCUMENT = raw(BLOCKY)
 AT = datetime.fromtimestamp(1725719859545 / 1000, tz=UTC)  # the document's own timestamp
@@ -146,3 +148,34 @@ def test_one_parsed_public_key_serves_every_document_that_carries_it(
     c = nitro_verifier.verify(second, policy=accept)
     assert c.public_key is not b.public_key  # a cold verifier parses again
     assert c.public_key == b.public_key
+
+
+def test_make_room_evicts_only_the_least_recently_used_entry_of_a_full_cache() -> None:
+    cache = SignedDocumentCache(2)
+    document = Verifier().verify(DOCUMENT, policy=ANY, at=AT).document
+    first, second = DOCUMENT[:-1] + b"\x01", DOCUMENT[:-1] + b"\x02"
+    cache.put(first, document, None)
+    cache.make_room()  # not full: nothing goes
+    cache.put(second, document, None)
+    assert cache.get(first) is not None  # now the most recently used
+    cache.make_room()
+    assert cache.get(second) is None and cache.get(first) is not None
+    cache.put(second, document, None)  # the room made is enough: first stays
+    assert cache.get(first) is not None and cache.get(second) is not None
+
+
+def test_verifying_beside_the_signature_keeps_the_cache_an_lru_of_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+    attestation_document: Callable[..., bytes],
+    nitro_pki: TestPki,
+) -> None:
+    verifier = Verifier(trusted_roots=[nitro_pki.root], document_cache_size=2)
+    documents = [attestation_document(nonce=bytes([n])) for n in range(3)]
+    for document in documents:  # each one decoded on the helper, beside its signature check
+        verifier.verify_then(document, lambda verified: verified.module_id, policy=ANY)
+    calls = _count_signature_checks(monkeypatch)
+    for document in documents[1:]:
+        verifier.verify(document, policy=ANY)
+    assert calls == []  # the last two are cached
+    verifier.verify(documents[0], policy=ANY)
+    assert calls == [1]  # the first was evicted, and only it
