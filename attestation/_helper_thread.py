@@ -78,33 +78,47 @@ class helper_if_alone:  # named as the function it replaced: ``with helper_if_al
 
 
 class Job(Generic[_T]):
-    """A call handed to the helper: :meth:`result` waits for it."""
+    """A call handed to the helper: :meth:`result` waits for it, or makes it if not started.
 
-    __slots__ = ("_call", "_done", "_error", "_value")
+    Whichever thread starts the call first makes it, exactly once. The caller asks for the
+    result when its own work (the signature check) is done; by then the helper has normally
+    long started. If it has not (its core is busy with another process, or the host did not
+    run it), waiting would only add the time until it does: the caller makes the call itself,
+    and the helper skips the job when it gets to it.
+    """
+
+    __slots__ = ("_call", "_done", "_error", "_unclaimed", "_value")
 
     def __init__(self, call: Callable[[], _T]) -> None:
         self._call = call
+        self._unclaimed = threading.Lock()  # acquired by the thread that makes the call
         self._done = threading.Lock()
         self._done.acquire()  # released once the call has returned or raised
         self._value: _T | None = None
         self._error: BaseException | None = None
 
     def run(self) -> None:
-        """Make the call (on the helper thread) and let :meth:`result` return."""
-        try:
-            self._value = self._call()
-        except BaseException as exc:  # raised again in the waiting caller
-            self._error = exc
-        finally:
-            self._done.release()
+        """Make the call unless the caller already has (on the helper thread)."""
+        if self._unclaimed.acquire(blocking=False):
+            self._make_call()
 
     def result(self) -> _T:
-        """Wait for the call; return its value or raise its exception."""
+        """The call's value or exception: made here if the helper has not started it."""
+        if self._unclaimed.acquire(blocking=False):
+            self._make_call()
         with self._done:
             pass
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]  # set: the call returned
+
+    def _make_call(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # raised again by result()
+            self._error = exc
+        finally:
+            self._done.release()
 
 
 class Helper:

@@ -62,6 +62,7 @@ def test_every_fixture_has_the_same_outcome_on_one_thread_and_two(entry: dict[st
     assert _outcome(Verifier(), data, at) == _outcome(Verifier(parallel=False), data, at)
 
 
+@pytest.mark.usefixtures("patient_caller")
 def test_a_cold_verification_validates_the_chain_on_the_helper(
     validating_threads: list[str],
 ) -> None:
@@ -97,6 +98,9 @@ def test_the_helper_runs_jobs_in_order_on_its_own_daemon_thread() -> None:
         return i * i
 
     jobs = [helper.submit(record, i) for i in range(5)]
+    finished = threading.Event()
+    helper.submit(finished.set)
+    assert finished.wait(30)  # the helper got to every job before anyone asked for it
     assert [job.result() for job in jobs] == [0, 1, 4, 9, 16]
     assert [i for i, _ in ran] == [0, 1, 2, 3, 4]
     assert {name for _, name in ran} == {"attestation-helper"}
@@ -116,6 +120,25 @@ def test_a_job_that_raises_raises_in_the_caller_and_the_helper_goes_on() -> None
     with pytest.raises(CertificateChainError):  # asked again: the same outcome
         failed.result()
     assert helper.submit(lambda: "next").result() == "next"
+
+
+def test_a_job_the_helper_has_not_started_is_made_by_the_caller_and_only_once() -> None:
+    helper = Helper()
+    release = threading.Event()
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(threading.current_thread().name)
+        return "made"
+
+    blocking = helper.submit(release.wait, 30)  # keeps the helper busy
+    waiting = helper.submit(make)
+    assert waiting.result() == "made"  # without waiting for the helper
+    assert made == [threading.current_thread().name]
+    release.set()
+    assert blocking.result() is True
+    assert helper.submit(make).result() == "made"  # the helper has passed the taken job...
+    assert len(made) == 2  # ...without making it again
 
 
 def test_without_a_thread_verification_runs_on_the_caller(
@@ -159,6 +182,7 @@ def test_a_leaf_key_of_the_wrong_curve_is_a_chain_error_either_way() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.usefixtures("patient_caller")
 def test_a_forked_child_gets_a_helper_of_its_own(validating_threads: list[str]) -> None:
     _verify(Verifier(), raw(BLOCKY), T0)  # the parent's helper thread now exists
     assert validating_threads[0].startswith("attestation")

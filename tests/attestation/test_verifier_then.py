@@ -84,6 +84,7 @@ def _threads_of_then(v: Verifier, data: bytes) -> list[str]:
     return names
 
 
+@pytest.mark.usefixtures("patient_caller")
 def test_the_follow_up_runs_beside_the_signature_check_for_a_new_document() -> None:
     pki = mini_pki()
     v = Verifier([pki.root], document_cache_size=0)
