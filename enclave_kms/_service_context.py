@@ -163,19 +163,15 @@ class OpContext:
 
     def fork(self) -> OpContext:
         """A copy to decide on before the outcome it rests on is known (see ``adopt``)."""
-        return OpContext(
-            operation=self.operation,
-            caller=self.caller,
-            time=self.time,
-            key_arn=self.key_arn,
-            encryption_context_keys=self.encryption_context_keys,
-            recipient=self.recipient,
-            deny_reason=self.deny_reason,
-            dry_run=self.dry_run,
-            extra=dict(self.extra),
-            guards=list(self.guards),
-            request_aliases=dict(self.request_aliases),
-        )
+        # Field by field, as adopt() copies back, so a field added later is never left out
+        # (dataclasses.replace would do the same, at twice the cost on every Recipient call).
+        copy = object.__new__(OpContext)
+        for name in _OP_FIELDS:
+            setattr(copy, name, getattr(self, name))
+        copy.extra = dict(self.extra)
+        copy.guards = list(self.guards)
+        copy.request_aliases = dict(self.request_aliases)
+        return copy
 
     def adopt(self, other: OpContext) -> None:
         """Take over everything ``other`` (a :meth:`fork` of this context) now records."""
