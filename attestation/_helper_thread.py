@@ -51,8 +51,9 @@ if hasattr(os, "register_at_fork"):
 class helper_if_alone:  # named as the function it replaced: ``with helper_if_alone() as h``
     """Yield the helper, or ``None`` while another caller holds a claim (or no thread starts).
 
-    The caller must wait for what it submits before leaving the ``with`` block, so the helper
-    is idle whenever a claim starts alone. (A class rather than a generator-based context
+    The caller must get the result of what it submits before leaving the ``with`` block, so
+    when a claim starts alone the helper has nothing left but to skip jobs their callers made
+    themselves (see :class:`Job`). (A class rather than a generator-based context
     manager: it is entered on every verification, and this costs a third as much.)
     """
 
