@@ -86,11 +86,13 @@ def leaf_key_of(der: bytes) -> ec.EllipticCurvePublicKey | None:
 class Beside(Generic[_T]):
     """What the helper thread found, and the first error it met, with its stage.
 
-    The stages keep the sequential order of errors: an error before the signature step (decode,
-    schema, chain: spec §5 steps 2-6) wins over a bad signature; one after it (the document's
-    dates) loses to a bad signature; and ``then``'s error loses to every verification error.
+    The stages keep the sequential order of errors: ``first``'s error wins over every
+    verification error; an error before the signature step (decode, schema, chain: spec §5
+    steps 2-6) wins over a bad signature; one after it (the document's dates) loses to a bad
+    signature; and ``then``'s error loses to every verification error.
     """
 
+    first_error: Exception | None = None
     document: AttestationDocument | None = None
     chain: ValidatedChain | None = None
     public_key: PublicKeyTypes | None = None
@@ -102,6 +104,7 @@ class Beside(Generic[_T]):
 
     def run(
         self,
+        first: Callable[[], object] | None,
         decode: Callable[[], tuple[AttestationDocument, ValidatedChain, PublicKeyTypes | None]],
         finish: Callable[
             [AttestationDocument, ValidatedChain, PublicKeyTypes | None], VerifiedAttestation
@@ -109,6 +112,12 @@ class Beside(Generic[_T]):
         then: Callable[[VerifiedAttestation], _T] | None,
     ) -> Beside[_T]:
         """Do the work in stage order, stopping at the first error (runs on the helper)."""
+        if first is not None:
+            try:
+                first()
+            except Exception as exc:  # re-raised by the calling thread
+                self.first_error = exc
+                return self
         try:
             self.document, self.chain, self.public_key = decode()
         except Exception as exc:  # re-raised by the calling thread

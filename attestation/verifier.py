@@ -217,49 +217,68 @@ class Verifier:
 
     def verify_then(
         self, data: bytes, then: Callable[[VerifiedAttestation], _T], *, policy: Policy,
-        at: At = "now",
+        at: At = "now", first: Callable[[], object] | None = None,
     ) -> tuple[VerifiedAttestation, _T]:  # fmt: skip
         """Verify like :meth:`verify`, then compute ``then(verified)``; return both.
 
-        The outcome is that of ``v = verify(...)`` followed by ``then(v)``, errors included: a
-        verification error always wins over an error raised by ``then``. What differs is
-        when ``then`` runs. On a document not seen before, with a spare core, it runs on the
-        helper thread while this thread checks the COSE signature, so work that depends on
-        the document (encrypting to its public key, say) overlaps the ~0.5 ms ECDSA check.
+        The outcome is that of ``first()`` (if given), then ``v = verify(...)``, then
+        ``then(v)``, errors included: an error raised by ``first`` wins over every
+        verification error, and a verification error over an error raised by ``then``. What
+        differs is when ``first`` and ``then`` run. On a document not seen before, with a
+        spare core, they run on the helper thread while this thread checks the COSE
+        signature, so work that precedes the verification (checking the rest of a request,
+        say) or depends on the document (encrypting to its public key) overlaps the ~0.5 ms
+        ECDSA check. ``first`` always runs before ``then``, on the same thread.
 
         ``then`` must therefore have no effect besides its return value or exception: it may
         be called for a document whose signature turns out not to verify, or that ``policy``
-        then rejects, and its result is then dropped and the verification error raised. It
-        runs in a copy of the caller's :mod:`contextvars` context.
+        then rejects, and its result is then dropped and the verification error raised.
+        ``first`` may act (its effects happen whatever the document), but only on what this
+        thread leaves alone until the call returns. Both run in a copy of the caller's
+        :mod:`contextvars` context, so a variable they set is not seen here.
 
         Raises:
-            Everything :meth:`verify` raises, and whatever ``then`` raises.
+            Whatever ``first`` raises, everything :meth:`verify` raises, and whatever ``then``
+            raises.
         """
-        verified, value = self._verify(data, policy, at, then)
+        verified, value = self._verify(data, policy, at, then, first)
         return verified, cast("_T", value)
 
     def _verify(
-        self, data: bytes, policy: Policy, at: At, then: Callable[[VerifiedAttestation], _T] | None
+        self,
+        data: bytes,
+        policy: Policy,
+        at: At,
+        then: Callable[[VerifiedAttestation], _T] | None,
+        first: Callable[[], object] | None = None,
     ) -> tuple[VerifiedAttestation, _T | None]:
         if not callable(getattr(policy, "check", None)):
             raise TypeError("policy must be an attestation.policy.Policy")
         explicit = None if at in ("now", "document") else _aware(at, "at")
-        # (0) bound the input before any decoding (document.MAX_DOCUMENT_SIZE).
-        data = check_size(data)
-        cached = self._documents.get(data)
+        try:
+            # (0) bound the input before any decoding (document.MAX_DOCUMENT_SIZE).
+            data = check_size(data)
+            cached = self._documents.get(data)
+            # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; no unprotected alg.
+            message = decode_sign1(data) if cached is None else None
+        except Exception:
+            if first is not None:
+                first()  # its error comes first (see verify_then)
+            raise
+        if message is not None and then is not None and self._parallel and at != "document":
+            # The follow-up work can run beside the signature check (see verify_then).
+            done = self._beside_signature(data, message, self._verify_at(at, explicit), then, first)
+            if done is not None:
+                return self._apply_beside(policy, *done)
+        if first is not None:
+            first()
         if cached is not None:
             # These exact bytes decoded and their signature verified before (steps 1, 2, 7).
             document, public_key = cached
             verify_at = self._verify_at(at, explicit, document)
             dated = self._dated(document, self._chain(document, verify_at), verify_at, public_key)
             return self._apply(policy, dated, then)
-        # (1) decode the COSE_Sign1, tagged or untagged; ES384 pinned; no unprotected alg.
-        message = decode_sign1(data)
-        if then is not None and self._parallel and at != "document":
-            # The follow-up work can run beside the signature check (see verify_then).
-            done = self._beside_signature(data, message, self._verify_at(at, explicit), then)
-            if done is not None:
-                return self._apply_beside(policy, *done)
+        assert message is not None  # noqa: S101  # decoded above whenever nothing was cached
         # (2) the payload's syntactic checks, as real hardware emits it.
         document = AttestationDocument.from_cbor(message.payload)
         verify_at = self._verify_at(at, explicit, document)
@@ -350,8 +369,9 @@ class Verifier:
         message: Sign1,
         verify_at: datetime,
         then: Callable[[VerifiedAttestation], _T] | None,
+        first: Callable[[], object] | None,
     ) -> tuple[VerifiedAttestation, Beside[_T]] | None:
-        """Steps (2)-(6), the date checks and ``then`` on the helper, (7) on this thread.
+        """``first``, steps (2)-(6), the date checks and ``then`` on the helper, (7) here.
 
         Returns ``None`` (nothing done) when no leaf key can be guessed or the helper is
         busy. Otherwise raises what the sequential order would raise first, or returns the
@@ -378,13 +398,15 @@ class Verifier:
                 return None
             context = contextvars.copy_context()
             record: Beside[_T] = Beside()
-            pending = helper.submit(context.run, record.run, decode, finish, then)
+            pending = helper.submit(context.run, record.run, first, decode, finish, then)
             try:
                 verify_es384(message, key)
                 bad_signature = None
             except SignatureError as exc:
                 bad_signature = exc
             beside = pending.result()
+        if beside.first_error is not None:
+            raise beside.first_error
         if beside.before_signature is not None:
             raise beside.before_signature
         assert beside.document is not None and beside.chain is not None  # noqa: S101

@@ -328,52 +328,69 @@ class ServiceCore(ServiceBase):
         For operations whose secret is made only once the document is accepted (a key pair,
         a shared secret, random bytes), so that none is ever made for a refused document.
         """
-        self._after_attestation(op, recipient, _no_decision)
+        self._after_attestation(op, recipient, _nothing_to_prepare)
 
     def _after_attestation(
-        self, op: OpContext, recipient: RecipientInfo | None, decide: Callable[[OpContext], _T]
+        self,
+        op: OpContext,
+        recipient: RecipientInfo | None,
+        prepare: Callable[[OpContext], Callable[[OpContext], _T]],
     ) -> _T:
-        """Verify ``recipient`` (if given), then run ``decide`` with ``op.recipient`` set.
+        """``decide = prepare(op)``, verify ``recipient`` (if given), then ``decide(op)``.
 
-        ``decide`` is the rest of the operation up to its result: the key policy (which reads
-        the document's PCRs), DryRun, the cryptography. It runs on a :meth:`OpContext.fork`,
-        possibly on the verifier's helper thread while the document's signature is still being
-        checked (:meth:`attestation.Verifier.verify_then`), so it must not act outside its
-        result and its context. ``op`` takes over what the fork recorded only once the
-        document is accepted: a refused document is audited as such, with nothing that
-        ``decide`` saw or decided.
+        ``prepare`` is the operation up to the document: the request's checks and the key
+        lookups, recorded on ``op``. It returns ``decide``, the rest of the operation up to
+        its result: the key policy (which reads the document's PCRs, in ``op.recipient``),
+        DryRun, the cryptography. The outcome is that of running the three in that order, so
+        an error of ``prepare`` wins over the document's.
+
+        With a new document (:meth:`attestation.Verifier.verify_then`), both may run on the
+        verifier's helper thread while this thread checks the document's signature.
+        ``prepare`` acts on ``op`` as it would here; this thread does not touch ``op`` until
+        the verification returns. ``decide`` runs on a :meth:`OpContext.fork`, possibly
+        before the signature is known to verify, so it must not act outside its result and
+        its context. ``op`` takes over what the fork recorded only once the document is
+        accepted: a refused document is audited as such, with nothing that ``decide`` saw or
+        decided.
         """
         if recipient is None:
+            decide = prepare(op)
             return decide(op)
-        scratch = op.fork()
+        decisions: list[Callable[[OpContext], _T]] = []
 
-        def then(accepted: VerifiedRecipient) -> Callable[[], _T]:
+        def first() -> None:
+            decisions.append(prepare(op))
+
+        def then(accepted: VerifiedRecipient) -> tuple[OpContext, Callable[[], _T]]:
+            # A fork of what ``prepare`` made of ``op`` (first() has run on this thread).
+            scratch = op.fork()
             scratch.recipient = accepted
             try:
-                value = decide(scratch)
+                value = decisions[0](scratch)
             except Exception as exc:  # raised below, once the document is accepted
                 error = exc
 
                 def fail() -> _T:
                     raise error
 
-                return fail
-            return lambda: value
+                return scratch, fail
+            return scratch, lambda: value
 
         try:
-            _, outcome = verify_recipient_then(
+            _, (decided, outcome) = verify_recipient_then(
                 recipient,
                 then,
                 verifier=self._verifier,
                 at=op.time,
                 max_age=self._recipient_max_age,
                 reject_debug=self._recipient_reject_debug,
+                first=first,
             )
         except RecipientError as exc:
             op.deny_reason = exc.reason
             raise exc.error from None
         # Accepted: the operation's record is what ``decide`` made of it, failure included.
-        op.adopt(scratch)
+        op.adopt(decided)
         return outcome()
 
     # --- material and blobs ---------------------------------------------------------------------
@@ -429,6 +446,10 @@ class ServiceCore(ServiceBase):
             encryption_context=context or {},
             randbytes=self._randbytes,
         )
+
+
+def _nothing_to_prepare(_: OpContext) -> Callable[[OpContext], None]:
+    return _no_decision
 
 
 def _no_decision(_: OpContext) -> None:

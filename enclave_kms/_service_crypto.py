@@ -10,7 +10,7 @@ then the work — so DryRun performs every check and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from enclave_kms._keymaterial import zero
 from enclave_kms._service_asymmetric import _ctx
@@ -89,40 +89,45 @@ class CryptoOperations(DecryptOperations):
 
         The caller owns the data key and must zero it.
         """
-        checks = Checks()
-        _data_key_checks(
-            checks,
-            key_id=key_id,
-            key_spec=key_spec,
-            number_of_bytes=number_of_bytes,
-            context=context,
-            grant_tokens=grant_tokens,
-            recipient=recipient,
-        )
-        assert key_id is not None  # noqa: S101
-        op.note_context(context)
-        key = self._encryption_key(op, key_id)
-        self._require_symmetric_encrypt_key(key)
-        size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
-        # Drawn before the decision so that it can be zeroed here whatever happens to it.
-        data_key = bytearray(self._randbytes(size))
+        # Filled once the request is checked; owned here so it is zeroed whatever happens.
+        data_key = bytearray()
 
-        def decide(op: OpContext) -> tuple[bytes, bytes | None]:
-            # Data keys are encrypted with the symmetric algorithm (kms:EncryptionAlgorithm).
-            self._authorize_use(
-                op,
-                key,
-                op.operation,
-                encryption_context=context,
-                conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
+        def prepare(op: OpContext) -> Callable[[OpContext], tuple[KeyRecord, bytes, bytes | None]]:
+            checks = Checks()
+            _data_key_checks(
+                checks,
+                key_id=key_id,
+                key_spec=key_spec,
+                number_of_bytes=number_of_bytes,
+                context=context,
+                grant_tokens=grant_tokens,
+                recipient=recipient,
             )
-            self._finish_dry_run(op, dry_run)
-            blob = self._seal(key, data_key, context)
-            wrapped = wrap_for(op.recipient, data_key) if op.recipient is not None else None
-            return blob, wrapped
+            assert key_id is not None  # noqa: S101
+            op.note_context(context)
+            key = self._encryption_key(op, key_id)
+            self._require_symmetric_encrypt_key(key)
+            size = _KEY_SPEC_BYTES[key_spec] if key_spec is not None else int(number_of_bytes or 0)
+            data_key.extend(self._randbytes(size))
+
+            def decide(op: OpContext) -> tuple[KeyRecord, bytes, bytes | None]:
+                # Data keys are encrypted with the symmetric algorithm (kms:EncryptionAlgorithm).
+                self._authorize_use(
+                    op,
+                    key,
+                    op.operation,
+                    encryption_context=context,
+                    conditions={"kms:EncryptionAlgorithm": SYMMETRIC},
+                )
+                self._finish_dry_run(op, dry_run)
+                blob = self._seal(key, data_key, context)
+                wrapped = wrap_for(op.recipient, data_key) if op.recipient is not None else None
+                return key, blob, wrapped
+
+            return decide
 
         try:
-            blob, wrapped = self._after_attestation(op, recipient, decide)
+            key, blob, wrapped = self._after_attestation(op, recipient, prepare)
         except BaseException:
             zero(data_key)
             raise

@@ -9,7 +9,7 @@ attestation, key policy, DryRun, then the work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from enclave_kms import _ciphertext
 from enclave_kms._ciphertext import INVALID_CIPHERTEXT_MESSAGE
@@ -153,55 +153,60 @@ class DecryptOperations(AsymmetricOperations):
             AccessDeniedException: the key policy (or the attestation) refuses.
         """
         with self._operation("Decrypt", caller) as op:
-            r = request
-            checks = Checks()
-            context = _ctx(r.encryption_context)
-            self._decrypt_checks(
-                checks, blob=r.ciphertext_blob, context=context, key_id=r.key_id,
-                algorithm=r.encryption_algorithm, blob_member="CiphertextBlob",
-                context_member="EncryptionContext", key_member="KeyId",
-                algorithm_member="EncryptionAlgorithm",
-            )  # fmt: skip
-            checks.grant_tokens(r.grant_tokens)
-            check_recipient_shape(checks, r.recipient)
-            for m in r.dry_run_modifiers or ():
-                checks.enum(m, "DryRunModifiers.member", MODEL_DRY_RUN_MODIFIERS)
-            ignore_blob = bool(r.dry_run) and "IGNORE_CIPHERTEXT" in (r.dry_run_modifiers or ())
-            if not ignore_blob:
-                checks.required(r.ciphertext_blob, "CiphertextBlob")
-            checks.raise_if_any()
-            op.note_context(context)
-            blob = None if ignore_blob else r.ciphertext_blob
-            key, version = self._find_decrypt_key(op, blob, r.key_id)
+            return self._after_attestation(
+                op, request.recipient, lambda op: self._prepare_decrypt(op, request)
+            )
 
-            def decide(op: OpContext) -> DecryptResponse:
-                self._authorize_use(
-                    op,
-                    key,
-                    "Decrypt",
-                    encryption_context=context,
-                    conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
-                )
-                if blob is None:
-                    self._finish_dry_run(op, True)
-                assert blob is not None  # noqa: S101
-                plaintext, algorithm = self._open(
-                    key, version, blob, context, r.encryption_algorithm
-                )
-                self._finish_dry_run(op, r.dry_run)
-                if op.recipient is not None:
-                    return DecryptResponse(
-                        key_id=self._arn(key.key_id),
-                        encryption_algorithm=algorithm,
-                        ciphertext_for_recipient=wrap_for(op.recipient, plaintext),
-                    )
+    def _prepare_decrypt(
+        self, op: OpContext, r: DecryptRequest
+    ) -> Callable[[OpContext], DecryptResponse]:
+        """Decrypt up to the Recipient's document: the checks and the key; returns the rest."""
+        checks = Checks()
+        context = _ctx(r.encryption_context)
+        self._decrypt_checks(
+            checks, blob=r.ciphertext_blob, context=context, key_id=r.key_id,
+            algorithm=r.encryption_algorithm, blob_member="CiphertextBlob",
+            context_member="EncryptionContext", key_member="KeyId",
+            algorithm_member="EncryptionAlgorithm",
+        )  # fmt: skip
+        checks.grant_tokens(r.grant_tokens)
+        check_recipient_shape(checks, r.recipient)
+        for m in r.dry_run_modifiers or ():
+            checks.enum(m, "DryRunModifiers.member", MODEL_DRY_RUN_MODIFIERS)
+        ignore_blob = bool(r.dry_run) and "IGNORE_CIPHERTEXT" in (r.dry_run_modifiers or ())
+        if not ignore_blob:
+            checks.required(r.ciphertext_blob, "CiphertextBlob")
+        checks.raise_if_any()
+        op.note_context(context)
+        blob = None if ignore_blob else r.ciphertext_blob
+        key, version = self._find_decrypt_key(op, blob, r.key_id)
+
+        def decide(op: OpContext) -> DecryptResponse:
+            self._authorize_use(
+                op,
+                key,
+                "Decrypt",
+                encryption_context=context,
+                conditions={"kms:EncryptionAlgorithm": r.encryption_algorithm or SYMMETRIC},
+            )
+            if blob is None:
+                self._finish_dry_run(op, True)
+            assert blob is not None  # noqa: S101
+            plaintext, algorithm = self._open(key, version, blob, context, r.encryption_algorithm)
+            self._finish_dry_run(op, r.dry_run)
+            if op.recipient is not None:
                 return DecryptResponse(
                     key_id=self._arn(key.key_id),
-                    plaintext=plaintext,
                     encryption_algorithm=algorithm,
+                    ciphertext_for_recipient=wrap_for(op.recipient, plaintext),
                 )
+            return DecryptResponse(
+                key_id=self._arn(key.key_id),
+                plaintext=plaintext,
+                encryption_algorithm=algorithm,
+            )
 
-            return self._after_attestation(op, r.recipient, decide)
+        return decide
 
     # --- ReEncrypt --------------------------------------------------------------------------------
 

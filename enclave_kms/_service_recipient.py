@@ -128,18 +128,27 @@ def verify_recipient_then(
     at: datetime,
     max_age: timedelta | None,
     reject_debug: bool = False,
+    first: Callable[[], object] | None = None,
 ) -> tuple[VerifiedRecipient, _T]:
-    """:func:`verify_recipient`, then ``then(recipient)``, through :meth:`Verifier.verify_then`.
+    """``first()``, :func:`verify_recipient`, then ``then(recipient)``, in that order.
 
-    ``then`` may run before the document's signature has been checked (on the verifier's
-    helper thread), so it must have no effect besides its result: a :class:`RecipientError`
-    wins over whatever it returned or raised.
+    Through :meth:`Verifier.verify_then`: ``first`` and ``then`` may run on the verifier's
+    helper thread, ``then`` before the document's signature has been checked, so it must
+    have no effect besides its result: a :class:`RecipientError` wins over whatever it
+    returned or raised. An error raised by ``first`` is raised as it is, and wins over the
+    document's.
 
     Raises:
         RecipientError: as :func:`verify_recipient`.
     """
     document = recipient.attestation_document
-    assert document is not None  # checked by check_recipient_shape  # noqa: S101
+    if document is None:  # check_recipient_shape refuses it, normally in ``first``
+        if first is not None:
+            first()
+        raise RecipientError(
+            ValidationException("The attestation document in the Recipient is not valid."),
+            "Recipient without an attestation document",
+        )
 
     def accepted_then(verified: VerifiedAttestation) -> tuple[VerifiedRecipient, _T]:
         accepted = _accepted(verified, reject_debug)
@@ -147,7 +156,7 @@ def verify_recipient_then(
 
     try:
         _, (accepted, value) = verifier.verify_then(
-            document, accepted_then, policy=_document_policy(max_age), at=at
+            document, accepted_then, policy=_document_policy(max_age), at=at, first=first
         )
     except (MalformedDocumentError, PolicyError) as exc:
         raise RecipientError(

@@ -23,7 +23,13 @@ from test_service_support import db_path as db_path
 import enclave_kms._service_crypto as service_crypto
 import enclave_kms._service_decrypt as service_decrypt
 from enclave_kms.cms import decrypt_ciphertext_for_recipient
-from enclave_kms.errors import AccessDeniedException, DryRunOperationException
+from enclave_kms.errors import (
+    AccessDeniedException,
+    DryRunOperationException,
+    InvalidCiphertextException,
+    NotFoundException,
+    ValidationException,
+)
 from enclave_kms.model import DecryptRequest, GenerateDataKeyRequest, RecipientInfo
 from enclave_kms.service import KmsService
 
@@ -163,3 +169,71 @@ def test_dry_run_on_an_accepted_document_is_recorded(
     for record in service.query_audit(limit=10)[-2:]:
         assert record.outcome == "DryRunOperationException" and record.dry_run is True
         assert record.attestation_image_digest == PCR0.hex()
+
+
+def _warm(service: KmsService, kid: str, documents: Callable[[], bytes]) -> None:
+    """Validate the chain once, so the next new documents take the parallel path."""
+    service.generate_data_key(
+        ROOT_CALLER,
+        GenerateDataKeyRequest(key_id=kid, key_spec="AES_256", recipient=as_recipient(documents())),
+    )
+
+
+def test_the_request_s_own_errors_win_over_a_forged_document(
+    service: KmsService, documents: Callable[[], bytes]
+) -> None:
+    # The request is checked and its key found beside the signature check now: the errors
+    # must still be those of checking the request first, as AWS does.
+    kid = new_key(service)
+    _warm(service, kid, documents)
+    unknown = "11111111-2222-3333-4444-555555555555"
+    with pytest.raises(NotFoundException):
+        service.generate_data_key(
+            ROOT_CALLER,
+            GenerateDataKeyRequest(
+                key_id=unknown, key_spec="AES_256", recipient=forged(documents())
+            ),
+        )
+    with pytest.raises(ValidationException, match="numberOfBytes"):
+        service.generate_data_key(
+            ROOT_CALLER,
+            GenerateDataKeyRequest(key_id=kid, number_of_bytes=0, recipient=forged(documents())),
+        )
+    with pytest.raises(InvalidCiphertextException):
+        service.decrypt(
+            ROOT_CALLER,
+            DecryptRequest(ciphertext_blob=b"\x01" * 64, recipient=forged(documents())),
+        )
+    outcomes = [r.outcome for r in service.query_audit(limit=10)[-3:]]
+    assert outcomes == ["NotFoundException", "ValidationException", "InvalidCiphertextException"]
+
+
+@pytest.mark.usefixtures("patient_caller")
+def test_a_forged_document_s_audit_record_keeps_what_the_request_named(
+    service: KmsService, documents: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kid = new_key(service)
+    _warm(service, kid, documents)
+    checked_on: list[str] = []
+    original = service_crypto._data_key_checks
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        checked_on.append(threading.current_thread().name)
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(service_crypto, "_data_key_checks", spy)
+    with pytest.raises(AccessDeniedException):
+        service.generate_data_key(
+            ROOT_CALLER,
+            GenerateDataKeyRequest(
+                key_id=kid,
+                key_spec="AES_256",
+                encryption_context={"tenant": "a"},
+                recipient=forged(documents()),
+            ),
+        )
+    assert checked_on and checked_on[0] != threading.current_thread().name  # on the helper
+    record = service.query_audit(limit=10)[-1]
+    assert record.outcome == "AccessDeniedException"
+    assert record.key_arn is not None and record.key_arn.endswith(kid)
+    assert record.encryption_context_keys == ("tenant",)
