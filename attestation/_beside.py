@@ -28,12 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ._cose import Sign1, verify_es384
 from .errors import AttestationError
+from .policy import only_checks
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
     from ._chain import ValidatedChain
     from .document import AttestationDocument
+    from .policy import Policy
     from .verifier import VerifiedAttestation
 
 __all__ = ["Beside", "certificate_hint", "leaf_key_of", "signature_verifies"]
@@ -88,8 +90,8 @@ class Beside(Generic[_T]):
 
     The stages keep the sequential order of errors: ``first``'s error wins over every
     verification error; an error before the signature step (decode, schema, chain: spec §5
-    steps 2-6) wins over a bad signature; one after it (the document's dates) loses to a bad
-    signature; and ``then``'s error loses to every verification error.
+    steps 2-6) wins over a bad signature; one after it (the document's dates, then the
+    policy) loses to a bad signature; and ``then``'s error loses to every verification error.
     """
 
     first_error: Exception | None = None
@@ -99,6 +101,8 @@ class Beside(Generic[_T]):
     result: VerifiedAttestation | None = None
     before_signature: Exception | None = None
     after_signature: Exception | None = None
+    policy_checked: bool = False
+    policy_error: Exception | None = None
     then_error: Exception | None = None
     then_value: _T | None = None
 
@@ -109,9 +113,14 @@ class Beside(Generic[_T]):
         finish: Callable[
             [AttestationDocument, ValidatedChain, PublicKeyTypes | None], VerifiedAttestation
         ],
+        policy: Policy,
         then: Callable[[VerifiedAttestation], _T] | None,
     ) -> Beside[_T]:
-        """Do the work in stage order, stopping at the first error (runs on the helper)."""
+        """Do the work in stage order, stopping at the first error (runs on the helper).
+
+        ``policy`` is applied here only if it has no effects (:func:`~.policy.only_checks`);
+        otherwise the calling thread applies it once the signature has verified.
+        """
         if first is not None:
             try:
                 first()
@@ -128,6 +137,13 @@ class Beside(Generic[_T]):
         except Exception as exc:  # re-raised by the calling thread
             self.after_signature = exc
             return self
+        if only_checks(policy):
+            self.policy_checked = True
+            try:
+                policy.check(self.result)
+            except Exception as exc:  # re-raised by the calling thread
+                self.policy_error = exc
+                return self
         if then is not None:
             try:
                 self.then_value = then(self.result)

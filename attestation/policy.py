@@ -432,3 +432,26 @@ class AnyOf:
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> AnyOf:
         return cls(policies_from_list(d))
+
+
+#: Policies whose ``check`` only reads the result and returns or raises. Exact types: a
+#: subclass may override ``check``. (UnsafeNoOp warns, so it is not one of them.)
+_PLAIN_CHECKS: Final = frozenset(
+    {PCR, PCRs, ImageMeasurement, RejectDebugMode, Nonce, ModuleId, MaxAge, RequirePublicKey}
+)
+
+
+def only_checks(policy: object) -> bool:
+    """Whether ``policy.check`` is known to have no effect but its return or exception.
+
+    True for this module's policies and their :class:`AllOf` / :class:`AnyOf` combinations.
+    The verifier may apply such a policy on its helper thread before the document's signature
+    is known to verify (its verdict is dropped if the signature does not); any other policy,
+    which might count or record what it sees, only once the document is authentic.
+    """
+    kind = type(policy)
+    if kind in _PLAIN_CHECKS:
+        return True
+    if kind is AllOf or kind is AnyOf:
+        return all(only_checks(child) for child in policy.policies)  # type: ignore[attr-defined]
+    return False

@@ -132,9 +132,10 @@ class Verifier:
             signature (``cryptography`` releases the GIL during ECDSA verification). On a
             chain-cache miss the chain is validated there (about an eighth off a cold
             verification); in :meth:`verify_then`, for any document not seen before, the
-            payload is decoded, the chain found, the dates checked and the follow-up run
-            there. Results and errors are the same either way. While other threads of the
-            process are verifying too, each does everything itself.
+            ``first`` step is run, the payload decoded, the chain found, the dates checked,
+            a policy with no effects (:func:`attestation.policy.only_checks`) applied and the
+            follow-up run there. Results and errors are the same either way. While other
+            threads of the process are verifying too, each does everything itself.
 
     Raises:
         ValueError: no trust anchors, or a negative skew or cache size.
@@ -267,7 +268,9 @@ class Verifier:
             raise
         if message is not None and then is not None and self._parallel and at != "document":
             # The follow-up work can run beside the signature check (see verify_then).
-            done = self._beside_signature(data, message, self._verify_at(at, explicit), then, first)
+            done = self._beside_signature(
+                data, message, self._verify_at(at, explicit), policy, then, first
+            )
             if done is not None:
                 return self._apply_beside(policy, *done)
         if first is not None:
@@ -301,8 +304,12 @@ class Verifier:
     def _apply_beside(
         policy: Policy, verified: VerifiedAttestation, beside: Beside[_T]
     ) -> tuple[VerifiedAttestation, _T | None]:
-        # As _apply, with ``then`` already run by the helper: the policy's error comes first.
-        policy.check(verified)
+        # As _apply, with ``then`` (and a policy without effects) already run by the helper:
+        # the policy's error comes first.
+        if beside.policy_error is not None:
+            raise beside.policy_error
+        if not beside.policy_checked:
+            policy.check(verified)
         if beside.then_error is not None:
             raise beside.then_error
         return verified, beside.then_value
@@ -368,6 +375,7 @@ class Verifier:
         data: bytes,
         message: Sign1,
         verify_at: datetime,
+        policy: Policy,
         then: Callable[[VerifiedAttestation], _T] | None,
         first: Callable[[], object] | None,
     ) -> tuple[VerifiedAttestation, Beside[_T]] | None:
@@ -376,7 +384,8 @@ class Verifier:
         Returns ``None`` (nothing done) when no leaf key can be guessed or the helper is
         busy. Otherwise raises what the sequential order would raise first, or returns the
         verified document and the helper's record (``then``'s outcome; the caller applies the
-        policy first). See :mod:`attestation._beside`.
+        policy first, unless the helper could: see :func:`.policy.only_checks`). See
+        :mod:`attestation._beside`.
         """
         hint = certificate_hint(message.payload)
         key = self._leaf_key_of(hint) if hint is not None else None
@@ -398,7 +407,7 @@ class Verifier:
                 return None
             context = contextvars.copy_context()
             record: Beside[_T] = Beside()
-            pending = helper.submit(context.run, record.run, first, decode, finish, then)
+            pending = helper.submit(context.run, record.run, first, decode, finish, policy, then)
             try:
                 verify_es384(message, key)
                 bad_signature = None
