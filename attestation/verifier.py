@@ -235,8 +235,9 @@ class Verifier:
         be called for a document whose signature turns out not to verify, or that ``policy``
         then rejects, and its result is then dropped and the verification error raised.
         ``first`` may act (its effects happen whatever the document), but only on what this
-        thread leaves alone until the call returns. Both run in a copy of the caller's
-        :mod:`contextvars` context, so a variable they set is not seen here.
+        thread leaves alone until the call returns. On the helper both run in a copy of the
+        caller's :mod:`contextvars` context: they see its variables, but one they set may not
+        be seen here.
 
         Raises:
             Whatever ``first`` raises, everything :meth:`verify` raises, and whatever ``then``
