@@ -37,11 +37,7 @@ from enclave_kms._service_context import (
     guards_allowed,
     utc_now,
 )
-from enclave_kms._service_recipient import (
-    RecipientError,
-    VerifiedRecipient,
-    verify_recipient_then,
-)
+from enclave_kms._service_recipient import run_attested
 from enclave_kms.errors import (
     DisabledException,
     KmsError,
@@ -338,60 +334,18 @@ class ServiceCore(ServiceBase):
     ) -> _T:
         """``decide = prepare(op)``, verify ``recipient`` (if given), then ``decide(op)``.
 
-        ``prepare`` is the operation up to the document: the request's checks and the key
-        lookups, recorded on ``op``. It returns ``decide``, the rest of the operation up to
-        its result: the key policy (which reads the document's PCRs, in ``op.recipient``),
-        DryRun, the cryptography. The outcome is that of running the three in that order, so
-        an error of ``prepare`` wins over the document's.
-
-        With a new document (:meth:`attestation.Verifier.verify_then`), both may run on the
-        verifier's helper thread while this thread checks the document's signature.
-        ``prepare`` acts on ``op`` as it would here; this thread does not touch ``op`` until
-        the verification returns. ``decide`` runs on a :meth:`OpContext.fork`, possibly
-        before the signature is known to verify, so it must not act outside its result and
-        its context. ``op`` takes over what the fork recorded only once the document is
-        accepted: a refused document is audited as such, with nothing that ``decide`` saw or
-        decided.
+        See :func:`~enclave_kms._service_recipient.run_attested`: both may run on the
+        verifier's helper thread, and ``op`` takes over what ``decide`` recorded only once
+        the document is accepted.
         """
-        if recipient is None:
-            decide = prepare(op)
-            return decide(op)
-        decisions: list[Callable[[OpContext], _T]] = []
-
-        def first() -> None:
-            decisions.append(prepare(op))
-
-        def then(accepted: VerifiedRecipient) -> tuple[OpContext, Callable[[], _T]]:
-            # A fork of what ``prepare`` made of ``op`` (first() has run on this thread).
-            scratch = op.fork()
-            scratch.recipient = accepted
-            try:
-                value = decisions[0](scratch)
-            except Exception as exc:  # raised below, once the document is accepted
-                error = exc
-
-                def fail() -> _T:
-                    raise error
-
-                return scratch, fail
-            return scratch, lambda: value
-
-        try:
-            _, (decided, outcome) = verify_recipient_then(
-                recipient,
-                then,
-                verifier=self._verifier,
-                at=op.time,
-                max_age=self._recipient_max_age,
-                reject_debug=self._recipient_reject_debug,
-                first=first,
-            )
-        except RecipientError as exc:
-            op.deny_reason = exc.reason
-            raise exc.error from None
-        # Accepted: the operation's record is what ``decide`` made of it, failure included.
-        op.adopt(decided)
-        return outcome()
+        return run_attested(
+            op,
+            recipient,
+            prepare,
+            verifier=self._verifier,
+            max_age=self._recipient_max_age,
+            reject_debug=self._recipient_reject_debug,
+        )
 
     # --- material and blobs ---------------------------------------------------------------------
 

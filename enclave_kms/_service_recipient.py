@@ -10,6 +10,9 @@ is malformed or unsupported (undecodable document, no ``public_key``, a non-RSA 
 outside 2048..4096 bits) and ``AccessDeniedException`` for a well-formed document that fails
 verification (signature, chain, expired certificate, stale). The specific reason goes to the
 audit record only; the client sees a generic message.
+
+:func:`run_attested` runs an operation around the verification: its request checks first, the
+decision that needs the document last, both beside the signature check where they can.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
@@ -31,12 +34,16 @@ from enclave_kms.errors import AccessDeniedException, ValidationException
 from enclave_kms.model import KeyEncryptionMechanism, RecipientInfo
 from enclave_kms.policy import attestation_condition_keys
 
+if TYPE_CHECKING:
+    from enclave_kms._service_context import OpContext
+
 __all__ = [
     "MAX_RSA_BITS",
     "MIN_RSA_BITS",
     "RecipientError",
     "VerifiedRecipient",
     "check_recipient_shape",
+    "run_attested",
     "verify_recipient",
     "verify_recipient_then",
     "wrap_for",
@@ -169,6 +176,77 @@ def verify_recipient_then(
             f"attestation document failed verification: {type(exc).__name__}: {exc}",
         ) from None
     return accepted, value
+
+
+def run_attested(
+    op: OpContext,
+    recipient: RecipientInfo | None,
+    prepare: Callable[[OpContext], Callable[[OpContext], _T]],
+    *,
+    verifier: Verifier,
+    max_age: timedelta | None,
+    reject_debug: bool,
+) -> _T:
+    """``decide = prepare(op)``, verify ``recipient`` (if given), then ``decide(op)``.
+
+    ``prepare`` is the operation up to the document: the request's checks and the key
+    lookups, recorded on ``op``. It returns ``decide``, the rest of the operation up to its
+    result: the key policy (which reads the document's PCRs, in ``op.recipient``), DryRun,
+    the cryptography. The outcome is that of running the three in that order, so an error of
+    ``prepare`` wins over the document's.
+
+    With a new document (:meth:`attestation.Verifier.verify_then`), both may run on the
+    verifier's helper thread while this thread checks the document's signature. ``prepare``
+    acts on ``op`` as it would here; this thread does not touch ``op`` until the
+    verification returns. ``decide`` runs on a fork of ``op``, possibly before the signature
+    is known to verify, so it must not act outside its result and its context. ``op`` takes
+    over what the fork recorded only once the document is accepted: a refused document is
+    audited as such (its reason in ``op.deny_reason``), with nothing that ``decide`` saw or
+    decided.
+
+    Raises:
+        ValidationException / AccessDeniedException: the document is refused.
+        Whatever ``prepare`` or ``decide`` raises.
+    """
+    if recipient is None:
+        decide = prepare(op)
+        return decide(op)
+    decisions: list[Callable[[OpContext], _T]] = []
+
+    def first() -> None:
+        decisions.append(prepare(op))
+
+    def then(accepted: VerifiedRecipient) -> tuple[OpContext, Callable[[], _T]]:
+        # A fork of what ``prepare`` made of ``op`` (first() has run on this thread).
+        scratch = op.fork()
+        scratch.recipient = accepted
+        try:
+            value = decisions[0](scratch)
+        except Exception as exc:  # raised below, once the document is accepted
+            error = exc
+
+            def fail() -> _T:
+                raise error
+
+            return scratch, fail
+        return scratch, lambda: value
+
+    try:
+        _, (decided, outcome) = verify_recipient_then(
+            recipient,
+            then,
+            verifier=verifier,
+            at=op.time,
+            max_age=max_age,
+            reject_debug=reject_debug,
+            first=first,
+        )
+    except RecipientError as exc:
+        op.deny_reason = exc.reason
+        raise exc.error from None
+    # Accepted: the operation's record is what ``decide`` made of it, failure included.
+    op.adopt(decided)
+    return outcome()
 
 
 @functools.lru_cache(maxsize=8)
