@@ -48,6 +48,18 @@ def doc_time(data: bytes) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def sample_and_time(name: str) -> tuple[bytes, datetime]:
+    """A fixture's bytes and a time to verify it at: its own, or T0 if it cannot be read.
+
+    A malformed sample fails to decode first, whatever the time.
+    """
+    data = raw(name)
+    try:
+        return data, doc_time(data)
+    except Exception:
+        return data, T0
+
+
 def genuine_payload(name: str = BLOCKY) -> dict[str, Any]:
     """The decoded payload of a genuine document, as a mutable dict in wire order."""
     arr = cbor2.loads(raw(name))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from nitro_test_helpers import T0, doc_time, index, mini_pki, raw
+from nitro_test_helpers import T0, index, mini_pki, sample_and_time
 
 from attestation import SignatureError, VerifiedAttestation, Verifier, policy
 from attestation.errors import PolicyError
@@ -115,11 +115,7 @@ def test_a_plain_check_runs_on_the_helper_and_its_rejection_still_comes_first(
 def test_every_fixture_gets_the_sequential_outcome_under_a_plain_policy(
     entry: dict[str, Any],
 ) -> None:
-    data = raw(entry["file"])
-    try:
-        at = doc_time(data)
-    except Exception:  # malformed samples: any time will do, decoding fails first
-        at = T0
+    data, at = sample_and_time(entry["file"])
     # Most samples carry no public_key: the policy rejects them after every other check.
     p = policy.AllOf([policy.MaxAge(timedelta(minutes=1)), policy.RequirePublicKey()])
 

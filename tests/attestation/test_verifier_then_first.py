@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from nitro_test_helpers import T0, doc_time, index, mini_pki, raw
+from nitro_test_helpers import T0, index, mini_pki, sample_and_time
 
 from attestation import AttestationError, SignatureError, VerifiedAttestation, Verifier, policy
 from attestation.document import MAX_DOCUMENT_SIZE
@@ -71,11 +71,7 @@ def _sequential(data: Any, at: datetime, steps: Steps) -> object:
 def test_every_fixture_has_the_outcome_of_first_then_verify_then_then(
     entry: dict[str, Any], first_fails: bool
 ) -> None:
-    data = raw(entry["file"])
-    try:
-        at = doc_time(data)
-    except Exception:  # malformed samples: any time will do, decoding fails first
-        at = T0
+    data, at = sample_and_time(entry["file"])
     reference = Steps(first_fails=first_fails)
     expected = _sequential(data, at, reference)
     for parallel in (True, False):
